@@ -1,0 +1,217 @@
+"""The op registry: one ``defop`` entry per op, nothing else knows op names.
+
+An op is a NumPy forward, one vector-Jacobian product per differentiable
+input (autodidact's flat signature ``vjp(g, ans, *inputs, **attrs)``), a
+static shape rule and a cost rule. VJPs use only NumPy operations that
+``Tensor`` dispatches, so a backward pass can itself be recorded (higher
+order). Attributes are validated once, when a graph is built, into two
+forms: the canonical JSON (hashed into the function id) and the keyword
+arguments that forward, VJPs and rules receive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.errors import AttrError, UnknownOpError
+
+__all__ = [
+    "ALIASES",
+    "OPS",
+    "REQUIRED",
+    "Attr",
+    "Op",
+    "defop",
+    "lookup",
+    "shape_of",
+    "size_of",
+    "unbroadcast",
+]
+
+Shape = tuple[int, ...]
+VJP = Callable[..., Any]
+ShapeRule = Callable[..., Shape]
+CostRule = Callable[..., int]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One static attribute: ``parse`` validates JSON into canonical JSON; ``to_kwarg`` makes the Python value."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any = REQUIRED
+    to_kwarg: Callable[[Any], Any] = staticmethod(lambda v: v)  # type: ignore[assignment]
+    doc: str = ""
+
+
+def size_of(shape: Sequence[int]) -> int:
+    """Number of elements of ``shape`` as an exact Python int (no overflow)."""
+    return math.prod(shape)
+
+
+def _elementwise_cost(out: Shape, *ins: Shape, **_: Any) -> int:
+    return size_of(out)
+
+
+@dataclass(frozen=True)
+class Op:
+    """A registered op; see ``defop`` for the meaning of each field."""
+
+    name: str
+    forward: Callable[..., Any]
+    vjps: tuple[VJP | None, ...]
+    shape: ShapeRule
+    attrs: tuple[Attr, ...] = ()
+    arity: tuple[int, int | None] = (1, 1)
+    doc: str = ""
+    cost: CostRule = _elementwise_cost
+    variadic_vjp: Callable[[int], VJP | None] | None = None
+    numpy: tuple[Any, ...] = ()
+    attr_index: Mapping[str, Attr] = field(default_factory=dict, compare=False)
+
+    def vjp(self, i: int) -> VJP | None:
+        """The VJP for input ``i``, or None where the op has no gradient there."""
+        if self.variadic_vjp is not None:
+            return self.variadic_vjp(i)
+        return self.vjps[i] if i < len(self.vjps) else None
+
+    def check_arity(self, n: int) -> str | None:
+        """An error message when ``n`` arguments do not fit, else None."""
+        low, high = self.arity
+        if n < low or (high is not None and n > high):
+            want = str(low) if low == high else f"{low}..{'' if high is None else high}"
+            return f"op '{self.name}' takes {want} argument(s), got {n}"
+        return None
+
+    def bind(self, attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Validate ``attrs``; return (canonical JSON attrs, keyword arguments).
+
+        Raises ``AttrError`` whose pointer is relative to the node's ``attrs``.
+        """
+        if not isinstance(attrs, Mapping):
+            raise AttrError(f"attrs of '{self.name}' must be an object, got {type(attrs).__name__}")
+        unknown = sorted(set(attrs) - set(self.attr_index))
+        if unknown:
+            valid = ", ".join(a.name for a in self.attrs) or "none"
+            raise AttrError(
+                f"op '{self.name}' has no attribute '{unknown[0]}' (valid: {valid})",
+                pointer="/" + str(unknown[0]),
+            )
+        canonical: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {}
+        for attr in self.attrs:
+            if attr.name in attrs:
+                try:
+                    value = attr.parse(attrs[attr.name])
+                except AttrError as e:
+                    raise AttrError(f"attribute '{attr.name}' of '{self.name}': {e.message}", "/" + attr.name) from None
+            elif attr.default is REQUIRED:
+                raise AttrError(f"op '{self.name}' requires attribute '{attr.name}'", pointer="")
+            else:
+                value = attr.default
+            canonical[attr.name] = value
+            kwargs[attr.name] = attr.to_kwarg(value)
+        return canonical, kwargs
+
+
+OPS: dict[str, Op] = {}
+ALIASES: dict[str, str] = {}
+
+
+def defop(
+    name: str,
+    forward: Callable[..., Any],
+    vjps: Sequence[VJP | None] = (),
+    *,
+    shape: ShapeRule,
+    attrs: Sequence[Attr] = (),
+    arity: int | tuple[int, int | None] | None = None,
+    doc: str = "",
+    cost: CostRule = _elementwise_cost,
+    variadic_vjp: Callable[[int], VJP | None] | None = None,
+    numpy: Sequence[Any] = (),
+    aliases: Sequence[str] = (),
+) -> Op:
+    """Register an op.
+
+    ``forward(*inputs, **kwargs)`` computes with NumPy; ``vjps[i](g, ans, *inputs, **kwargs)``
+    returns the cotangent of input ``i`` (None: no gradient); ``shape(*input_shapes, **kwargs)``
+    returns the output shape or raises ``ShapeError``; ``cost(out_shape, *input_shapes, **kwargs)``
+    estimates FLOPs; ``numpy`` lists the NumPy functions/ufuncs a ``Tensor`` routes here.
+    ``arity`` defaults to ``len(vjps)``; ``(low, None)`` means variadic.
+    """
+    if name in OPS or name in ALIASES:
+        raise RuntimeError(f"op '{name}' registered twice")
+    if arity is None:
+        arity = len(vjps)
+    span = (arity, arity) if isinstance(arity, int) else arity
+    op = Op(
+        name=name,
+        forward=forward,
+        vjps=tuple(vjps),
+        shape=shape,
+        attrs=tuple(attrs),
+        arity=span,
+        doc=doc,
+        cost=cost,
+        variadic_vjp=variadic_vjp,
+        numpy=tuple(numpy),
+        attr_index={a.name: a for a in attrs},
+    )
+    OPS[name] = op
+    for alias in aliases:
+        ALIASES[alias] = name
+    return op
+
+
+def lookup(name: Any) -> Op:
+    """The op called ``name`` or one of its aliases; ``UnknownOpError`` otherwise."""
+    if isinstance(name, str):
+        op = OPS.get(ALIASES.get(name, name))
+        if op is not None:
+            return op
+    close = sorted(n for n in OPS if isinstance(name, str) and (name in n or n in name))[:5]
+    hint = f"; did you mean {', '.join(close)}?" if close else "; GET /v1/ops lists the op set"
+    raise UnknownOpError(f"unknown op {name!r}{hint}")
+
+
+def shape_of(x: Any) -> Shape:
+    """Shape of an array, a ``Tensor`` or a Python number, without converting it."""
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else ()
+
+
+def unbroadcast(g: Any, x: Any) -> Any:
+    """Sum ``g`` down to the shape of ``x``: the adjoint of NumPy broadcasting.
+
+    The one place where broadcasting is undone; every binary VJP goes through it.
+    """
+    target = shape_of(x)
+    gshape = shape_of(g)
+    if gshape == target:
+        return g
+    extra = len(gshape) - len(target)
+    if extra < 0:  # g was never broadcast up to x (a reduction's VJP may hand back less)
+        return np.broadcast_to(g, target)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(target) if n == 1 and gshape[i + extra] != 1
+    )
+    if axes:
+        g = np.sum(g, axis=axes, keepdims=True)
+    if extra or shape_of(g) != target:
+        g = np.reshape(g, target)
+    return g
