@@ -7,8 +7,11 @@ form or raise ``AttrError``; booleans are never accepted as integers.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from engine.errors import AttrError
 from engine.registry import REQUIRED, Attr
@@ -19,11 +22,17 @@ __all__ = [
     "axis_attr",
     "bool_attr",
     "float_attr",
+    "index_attr",
+    "indices_attr",
     "int_attr",
     "ints_attr",
+    "nonempty_axes_attr",
+    "optional_axis_attr",
+    "ord_attr",
     "parse_int",
     "shape_attr",
     "str_attr",
+    "subscripts_attr",
 ]
 
 MAX_RANK = 32  # NumPy's own limit on dimensions (NPY_MAXDIMS is 32 before 2.0, 64 after)
@@ -122,7 +131,8 @@ def shape_attr(name: str = "shape", allow_minus_one: bool = False, doc: str = ""
     """A shape: a list of non-negative sizes (``-1`` once, when allowed); a bare int means ``[n]``."""
 
     def parse(v: Any) -> list[int]:
-        dims = [parse_int(v)] if isinstance(v, int) and not isinstance(v, bool) else _int_list(v, "a shape (list of sizes)")
+        scalar = isinstance(v, int) and not isinstance(v, bool)
+        dims = [parse_int(v)] if scalar else _int_list(v, "a shape (list of sizes)")
         for d in dims:
             if d < 0 and not (allow_minus_one and d == -1):
                 raise AttrError(f"sizes must be non-negative, got {d}")
@@ -131,3 +141,151 @@ def shape_attr(name: str = "shape", allow_minus_one: bool = False, doc: str = ""
         return dims
 
     return Attr(name, parse, REQUIRED, to_kwarg=tuple, doc=doc or "a list of sizes")
+
+
+def optional_axis_attr(name: str = "axis", default: Any = None, doc: str = "") -> Attr:
+    """An integer axis or null (NumPy's "flatten first")."""
+
+    def parse(v: Any) -> int | None:
+        return None if v is None else parse_int(v)
+
+    return Attr(name, parse, default, doc=doc or "an integer axis, or null to work on the flattened array")
+
+
+def nonempty_axes_attr(name: str = "axis", doc: str = "") -> Attr:
+    """An axis or a list of axes, never null (expand_dims)."""
+
+    def parse(v: Any) -> int | list[int]:
+        return _int_list(v, "a list of axes") if isinstance(v, list | tuple) else parse_int(v)
+
+    return Attr(name, parse, REQUIRED, to_kwarg=_tuple_or_none, doc=doc or "an integer axis or a list of them")
+
+
+MAX_SUBSCRIPTS = 256
+_TERM = r"(?:[A-Za-z]|\.\.\.)*"
+_SUBSCRIPTS = re.compile(rf"{_TERM}(?:,{_TERM})*(?:->{_TERM})?")
+
+
+def _check_subscripts(s: str) -> str:
+    s = s.replace(" ", "")
+    if len(s) > MAX_SUBSCRIPTS:
+        raise AttrError(f"subscripts longer than {MAX_SUBSCRIPTS} characters")
+    if not _SUBSCRIPTS.fullmatch(s):
+        raise AttrError(f"subscripts {s!r:.80} are not of the form 'ij,jk->ik' (letters, '...', ',' and one '->')")
+    for term in s.replace("->", ",").split(","):
+        if term.count("...") > 1:
+            raise AttrError(f"term {term!r} of subscripts has more than one ellipsis")
+    return s
+
+
+def subscripts_attr(name: str = "subscripts") -> Attr:
+    """einsum's subscripts, e.g. ``"ij,jk->ik"``; spaces are dropped, syntax is checked here, sizes later."""
+    return str_attr(name, _check_subscripts, doc="einsum subscripts such as 'ij,jk->ik' ('...' allowed)")
+
+
+def _parse_ord(v: Any) -> int | str | None:
+    if v is None or v == "fro":
+        return v  # type: ignore[no-any-return]
+    if not isinstance(v, bool) and isinstance(v, int | float) and v == 2:
+        return 2
+    raise AttrError(f"ord must be null, 2 or 'fro' (2-norm / Frobenius norm), got {v!r:.60}")
+
+
+def ord_attr(name: str = "ord") -> Attr:
+    """linalg.norm's order: null, 2 (vector 2-norm) or 'fro' (Frobenius); other norms are not in opset 1."""
+    return Attr(name, _parse_ord, None, doc="null, 2 or 'fro'")
+
+
+MAX_INDEX_ITEMS = 2 * MAX_RANK
+_SLICE_KEYS = ("start", "stop", "step")
+
+
+def _parse_index_item(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        v = int(v)
+    if v is None or v == "...":
+        return v
+    if v is Ellipsis:
+        return "..."
+    if isinstance(v, slice):
+        v = {"start": v.start, "stop": v.stop, "step": v.step}
+    if isinstance(v, dict):
+        unknown = sorted(set(v) - set(_SLICE_KEYS))
+        if unknown:
+            raise AttrError(f"a slice has keys start, stop, step; got {unknown[0]!r}")
+        out = {k: None if v.get(k) is None else parse_int(v[k]) for k in _SLICE_KEYS}
+        if out["step"] == 0:
+            raise AttrError("slice step cannot be zero")
+        return out
+    if isinstance(v, int) and not isinstance(v, bool):
+        return parse_int(v)
+    raise AttrError(f'index items are integers, {{"start", "stop", "step"}} slices, null or "...", got {v!r:.60}')
+
+
+def _parse_index(v: Any) -> list[Any]:
+    items = list(v) if isinstance(v, list | tuple) else [v]
+    if len(items) > MAX_INDEX_ITEMS:
+        raise AttrError(f"at most {MAX_INDEX_ITEMS} index items allowed, got {len(items)}")
+    out = [_parse_index_item(i) for i in items]
+    if out.count("...") > 1:
+        raise AttrError("an index can only have a single ellipsis ('...')")
+    return out
+
+
+def _index_to_kwarg(v: list[Any]) -> tuple[Any, ...]:
+    def item(i: Any) -> Any:
+        if isinstance(i, dict):
+            return slice(i["start"], i["stop"], i["step"])
+        return Ellipsis if i == "..." else i
+
+    return tuple(item(i) for i in v)
+
+
+def index_attr(name: str = "index") -> Attr:
+    """A basic NumPy index: a list of ints, slices ``{"start","stop","step"}``, null (new axis) and one ``"..."``.
+
+    Python index values (``slice``, ``Ellipsis``, tuples) are accepted too, so a ``Tensor`` can bind ``x[1:, None]``.
+    """
+    return Attr(name, _parse_index, REQUIRED, to_kwarg=_index_to_kwarg,
+                doc='list of: int, {"start","stop","step"} (each optional), null (new axis), "..."')
+
+
+MAX_INDICES = 1 << 20
+
+
+def _nested_ints(v: Any, depth: int, count: list[int]) -> tuple[Any, tuple[int, ...]]:
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, list | tuple):
+        if depth >= MAX_RANK:
+            raise AttrError(f"indices nest deeper than {MAX_RANK} levels")
+        parts = [_nested_ints(x, depth + 1, count) for x in v]
+        shapes = {s for _, s in parts}
+        if len(shapes) > 1:
+            raise AttrError("indices must be a rectangular nested list (ragged lists found)")
+        inner = shapes.pop() if shapes else ()
+        return [p for p, _ in parts], (len(parts), *inner)
+    count[0] += 1
+    if count[0] > MAX_INDICES:
+        raise AttrError(f"at most {MAX_INDICES} indices allowed")
+    if isinstance(v, np.integer):
+        v = int(v)
+    return parse_int(v), ()
+
+
+def _parse_indices(v: Any) -> Any:
+    return _nested_ints(v, 0, [0])[0]
+
+
+def _indices_to_kwarg(v: Any) -> Any:
+    if isinstance(v, int):
+        return v
+    a = np.asarray(v, dtype=np.intp).reshape(np.shape(v))
+    a.flags.writeable = False
+    return a
+
+
+def indices_attr(name: str = "indices") -> Attr:
+    """take's indices: an int or a rectangular nested list of ints; the kwarg is an int or a read-only intp array."""
+    return Attr(name, _parse_indices, REQUIRED, to_kwarg=_indices_to_kwarg,
+                doc="an integer or a nested list of integers (negative counts from the end)")

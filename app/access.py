@@ -1,0 +1,115 @@
+"""Request ids, JSON access logs, request metrics, and the last-resort 500 — one pure ASGI middleware.
+
+It sits outside everything else, so it sees the final status of every
+request (413s from the body limit and 500s included). ``X-Request-ID`` is
+accepted when it looks like an id (RFC 9110 token characters, at most 128)
+and generated otherwise; it is echoed on every response and put in every log
+line. An exception nothing else handled becomes a 500 problem here, after the
+traceback is logged, so the client still gets JSON and its request id.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import problem_response
+from app.metrics import Metrics
+
+__all__ = ["REQUEST_ID", "AccessMiddleware", "JSONFormatter"]
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+access_log = logging.getLogger("valgrad.access")
+error_log = logging.getLogger("valgrad.errors")
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id and any ``extra`` fields."""
+
+    _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        import orjson  # local: logging config may load this class before the app
+
+        out: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": REQUEST_ID.get(),
+        }
+        out.update({k: v for k, v in vars(record).items() if k not in self._RESERVED and not k.startswith("_")})
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        line: bytes = orjson.dumps(out, default=str)
+        return line.decode()
+
+
+JSONFormatter.converter = time.gmtime
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = bytes(value).decode("latin-1")
+            if _ID_PATTERN.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+class AccessMiddleware:
+    """Tag, time, count and log each HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, log_requests: bool = True) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _request_id(scope)
+        token = REQUEST_ID.set(rid)
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            error_log.error("unhandled error serving %s", scope.get("path"), exc_info=exc)
+            if started:
+                raise
+            response = problem_response("internal_error", "the server failed to handle this request; the error "
+                                        "was logged (quote the X-Request-ID header when reporting it)")
+            await response(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, time.perf_counter() - start)
+            REQUEST_ID.reset(token)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"  # templates keep label cardinality low
+        method = scope["method"]
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.latency.labels(method, route).observe(seconds)
+        if self.log_requests:
+            client = scope.get("client")
+            access_log.info("request", extra={
+                "method": method, "path": scope["path"], "route": route, "status": status,
+                "duration_ms": round(seconds * 1000, 3), "client": client[0] if client else None})

@@ -1,0 +1,71 @@
+"""``valgrad serve``: run the service under uvicorn with uvloop and httptools.
+
+uvloop and httptools matter: with the plain asyncio loop, ``--workers 2``
+delays every keep-alive response by about 40 ms (uvicorn issue #3149).
+With several workers, Prometheus multiprocess mode is switched on so
+``/metrics`` on any worker reports all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from app.metrics import MULTIPROC_ENV
+from app.settings import Settings
+
+__all__ = ["log_config", "main"]
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """logging.dictConfig for JSON lines on stderr, uvicorn's own loggers included."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.access.JSONFormatter"}},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            "valgrad": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": [], "propagate": False},  # the app writes its own access log
+        },
+    }
+
+
+def _parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="valgrad", description="valgrad: gradient-as-a-service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service (settings: VALGRAD_* environment variables)")
+    serve.add_argument("--host", default=settings.host, help=f"interface to bind (default {settings.host})")
+    serve.add_argument("--port", type=int, default=settings.port, help=f"TCP port (default {settings.port})")
+    serve.add_argument("--workers", type=int, default=settings.workers,
+                       help=f"worker processes (default {settings.workers})")
+    serve.add_argument("--log-level", default=settings.log_level, help=f"log level (default {settings.log_level})")
+    return parser
+
+
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    """Run uvicorn on ``app.main:create_app`` until interrupted."""
+    import uvicorn
+
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="valgrad-metrics-")
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                loop="uvloop", http="httptools", access_log=False, log_config=log_config(log_level),
+                log_level=log_level.lower(), proxy_headers=True, server_header=False)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``valgrad`` command."""
+    args = _parser(Settings()).parse_args(argv)
+    if args.command == "serve":
+        serve(args.host, args.port, args.workers, args.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Every failure becomes an RFC 9457 problem detail here, from one table.
+
+The engine's typed errors, the service's own errors, FastAPI's validation
+errors, Starlette's HTTP errors and unexpected exceptions all go through
+``problem_response``: ``application/problem+json`` with ``type``, ``title``,
+``status``, ``detail``, a stable ``code`` and, where one exists, a JSON
+Pointer (RFC 6901) to the offending field. No traceback reaches a client;
+unexpected exceptions are logged with theirs.
+
+    ServiceError                 raised by the service itself
+    ├── MalformedJSONError       the body is not JSON (400)
+    ├── UnsupportedMediaTypeError the body is not declared as JSON (415)
+    ├── RequestShapeError        the envelope has a wrong or unknown field (422)
+    ├── UnauthorizedError        missing or wrong API key (401)
+    ├── UnknownFunctionError     this replica does not hold the function id (404)
+    ├── BodyTooLargeError        the body is over the byte limit (413)
+    ├── JSONTooDeepError         the body nests deeper than allowed (413)
+    └── OverloadedError          every evaluation slot is busy (503, Retry-After)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from engine.errors import EngineError, join_pointer
+
+__all__ = [
+    "PROBLEMS",
+    "BodyTooLargeError",
+    "JSONTooDeepError",
+    "MalformedJSONError",
+    "OverloadedError",
+    "ProblemResponse",
+    "RequestShapeError",
+    "ServiceError",
+    "UnauthorizedError",
+    "UnknownFunctionError",
+    "UnsupportedMediaTypeError",
+    "install_error_handlers",
+    "problem_body",
+    "problem_response",
+]
+
+log = logging.getLogger("valgrad.errors")
+
+
+class Problem(NamedTuple):
+    status: int
+    title: str
+
+
+# The one table: stable code -> HTTP status and title. Codes never change meaning.
+PROBLEMS: dict[str, Problem] = {
+    "invalid_json": Problem(400, "Malformed JSON"),
+    "bad_request": Problem(400, "Bad request"),
+    "unauthorized": Problem(401, "Missing or invalid API key"),
+    "not_found": Problem(404, "Not found"),
+    "unknown_function": Problem(404, "Unknown function"),
+    "method_not_allowed": Problem(405, "Method not allowed"),
+    "payload_too_large": Problem(413, "Payload too large"),
+    "limit_exceeded": Problem(413, "Limit exceeded"),
+    "json_too_deep": Problem(413, "JSON nested too deeply"),
+    "unsupported_media_type": Problem(415, "Unsupported media type"),
+    "invalid_request": Problem(422, "Invalid request"),
+    "invalid_graph": Problem(422, "Invalid function"),
+    "unknown_op": Problem(422, "Unknown op"),
+    "unknown_reference": Problem(422, "Unknown reference"),
+    "wrong_arity": Problem(422, "Wrong number of arguments for an op"),
+    "invalid_attrs": Problem(422, "Invalid op attributes"),
+    "invalid_expression": Problem(422, "Invalid expression"),
+    "shape_mismatch": Problem(422, "Shapes do not agree"),
+    "invalid_args": Problem(422, "Invalid arguments"),
+    "invalid_params": Problem(422, "Invalid params"),
+    "invalid_dy": Problem(422, "Invalid dy"),
+    "too_expensive": Problem(422, "Evaluation too expensive"),
+    "tracing_error": Problem(422, "Tracing error"),
+    "internal_error": Problem(500, "Internal server error"),
+    "overloaded": Problem(503, "Server busy"),
+    "out_of_memory": Problem(503, "Out of memory"),
+    "not_ready": Problem(503, "Not ready"),
+}
+_CODE_FOR_STATUS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+                    415: "unsupported_media_type", 422: "invalid_request"}
+TYPE_PREFIX = "urn:valgrad:problem:"
+MEDIA_TYPE = "application/problem+json"
+
+
+class ServiceError(Exception):
+    """Base of the errors the service raises itself; ``code`` selects the row of ``PROBLEMS``."""
+
+    code: str = "bad_request"
+
+    def __init__(self, message: str, pointer: str | None = None, *, code: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pointer = pointer
+        self.headers = dict(headers or {})
+        if code is not None:
+            self.code = code
+
+
+class MalformedJSONError(ServiceError):
+    code = "invalid_json"
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    code = "unsupported_media_type"
+
+
+class RequestShapeError(ServiceError):
+    code = "invalid_request"
+
+
+class UnauthorizedError(ServiceError):
+    code = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        # RFC 6750 section 3: a 401 names the scheme the client should use.
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="valgrad"'})
+
+
+class UnknownFunctionError(ServiceError):
+    code = "unknown_function"
+
+
+class BodyTooLargeError(ServiceError):
+    code = "payload_too_large"
+
+
+class JSONTooDeepError(ServiceError):
+    code = "json_too_deep"
+
+
+class OverloadedError(ServiceError):
+    code = "overloaded"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class ProblemResponse(Response):
+    media_type = MEDIA_TYPE
+
+
+def problem_body(code: str, detail: str, pointer: str | None = None) -> dict[str, Any]:
+    """The RFC 9457 object for ``code`` (unknown codes are 422s of their own name)."""
+    status, title = PROBLEMS.get(code, PROBLEMS["invalid_request"])
+    body: dict[str, Any] = {"type": TYPE_PREFIX + code, "title": title, "status": status,
+                            "detail": detail, "code": code}
+    if pointer is not None:
+        body["pointer"] = pointer
+    return body
+
+
+def problem_response(code: str, detail: str, pointer: str | None = None,
+                     headers: Mapping[str, str] | None = None) -> ProblemResponse:
+    """A complete problem response; the status comes from the table."""
+    body = problem_body(code, detail, pointer)
+    return ProblemResponse(orjson.dumps(body), status_code=body["status"], headers=dict(headers or {}))
+
+
+def _validation_pointer(loc: tuple[Any, ...]) -> str:
+    # FastAPI prefixes a location ("body", "path", "query"); pydantic inserts union branch names.
+    parts = [p for p in loc[1:] if isinstance(p, int) or (isinstance(p, str) and "[" not in p)]
+    return join_pointer(*parts)
+
+
+async def _engine_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, EngineError)
+    return problem_response(exc.code, exc.message, exc.pointer)
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return problem_response(exc.code, exc.message, exc.pointer, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    loc = tuple(first.get("loc", ()))
+    return problem_response("invalid_request", f"{loc[0] if loc else 'request'}: {first['msg']}",
+                            _validation_pointer(loc) if len(loc) > 1 else None)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _CODE_FOR_STATUS.get(exc.status_code)
+    if code is None:  # a status without a row of its own keeps its status and reason
+        body = {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code,
+                "detail": str(exc.detail), "code": f"http_{exc.status_code}"}
+        return ProblemResponse(orjson.dumps(body), status_code=exc.status_code, headers=exc.headers)
+    detail = f"no route {request.url.path}" if code == "not_found" else str(exc.detail)
+    return problem_response(code, detail, headers=exc.headers)
+
+
+async def _memory_error(request: Request, exc: Exception) -> Response:
+    log.warning("out of memory while serving %s", request.url.path)
+    return problem_response("out_of_memory", "the server ran out of memory for this request; "
+                            "send smaller tensors or retry later", headers={"Retry-After": "5"})
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error serving %s", request.url.path, exc_info=exc)
+    return problem_response("internal_error", "the server failed to handle this request; "
+                            "the error was logged (quote the X-Request-ID header when reporting it)")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception class to its formatter (Starlette picks the nearest class in the MRO)."""
+    app.add_exception_handler(EngineError, _engine_error)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(MemoryError, _memory_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,86 @@
+"""The FastAPI app: ``create_app(settings)`` wires settings, middleware, error handlers and routers.
+
+Middleware, outermost first: access (request id, log, metrics, last-resort
+500) -> CORS (when configured) -> body-size limit -> routes. Everything else
+lives in the module its name says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from app.access import AccessMiddleware
+from app.errors import install_error_handlers
+from app.limits import BodyLimitMiddleware
+from app.metrics import Metrics
+from app.openapi import install_openapi
+from app.registry import FunctionRegistry
+from app.routes import docs, functions, gradients, health, ops
+from app.service import Service
+from app.settings import Settings
+
+__all__ = ["create_app"]
+
+STATIC = Path(__file__).parent / "static"
+DESCRIPTION = """\
+Gradient-as-a-service: send a function (a JSON graph or a text expression) and its arguments, get back
+its value and its gradients with respect to the chosen parameters, as TensorFlow's
+`value_and_gradients_function` returns them.
+
+Tensors are numbers, nested lists (non-finite values as the strings `"NaN"`, `"Infinity"`,
+`"-Infinity"`) or binary objects `{"dtype", "shape", "data"}` (base64 of little-endian bytes).
+Errors are RFC 9457 problem details with a stable `code`.
+"""
+TAGS = [
+    {"name": "gradients", "description": "One-shot evaluation: the function travels with its arguments."},
+    {"name": "functions", "description": "Registered functions: content-addressed, cached per replica."},
+    {"name": "ops", "description": "The op set functions are written in."},
+    {"name": "health", "description": "Probes and metrics (never behind API keys)."},
+]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("valgrad")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.1.0"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service; ``settings`` default to the ``VALGRAD_*`` environment."""
+    settings = settings or Settings()
+    registry = FunctionRegistry(settings.registry_max_functions, settings.registry_max_bytes)
+    metrics = Metrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ops.op_set()  # build the op list once, before the first request
+        app.state.ready = True
+        yield
+        app.state.ready = False  # readiness fails while draining, so load balancers stop sending
+
+    app = FastAPI(title="valgrad", version=_version(), description=DESCRIPTION, openapi_tags=TAGS,
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.service = Service(settings, registry, metrics)
+    app.state.ready = False
+    install_error_handlers(app)
+    for module in (gradients, functions, ops, health, docs):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After", "ETag", "Location"])
+    app.add_middleware(AccessMiddleware, metrics=metrics, log_requests=settings.access_log)
+    install_openapi(app)
+    return app

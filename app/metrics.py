@@ -1,0 +1,88 @@
+"""Prometheus metrics: requests and latency by route and status, evaluation work, cache behaviour.
+
+Each app owns its ``CollectorRegistry`` (so several apps in one process, as
+in tests, never clash). With ``--workers N`` the CLI sets
+``PROMETHEUS_MULTIPROC_DIR`` and every worker writes its samples there; a
+scrape of any worker then reports the sum over all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
+
+from app.registry import FunctionRegistry, RegistryStats
+
+__all__ = ["MULTIPROC_ENV", "Metrics"]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """The service's metrics, registered in a registry of their own."""
+
+    def __init__(self, functions: FunctionRegistry) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._cache = functions
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        r = self.registry
+        self.requests = Counter("valgrad_http_requests", "HTTP requests by route template and status",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("valgrad_http_request_duration_seconds", "HTTP request latency by route template",
+                                 ["method", "route"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.evaluation = Histogram("valgrad_evaluation_seconds", "time to parse, evaluate and encode one request "
+                                    "in a worker thread", ["endpoint"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.nodes = Counter("valgrad_nodes_evaluated", "op nodes run by the forward passes", registry=r)
+        self.shed = Counter("valgrad_shed_requests", "requests refused with 503 because every slot was busy",
+                            registry=r)
+        self.in_flight = Gauge("valgrad_evaluations_in_flight", "evaluations running now", registry=r,
+                               multiprocess_mode="livesum")
+        self.functions = Gauge("valgrad_registry_functions", "functions held in the cache", registry=r,
+                               multiprocess_mode="livesum")
+        self.cache_bytes = Gauge("valgrad_registry_bytes", "canonical JSON bytes held in the cache", registry=r,
+                                 multiprocess_mode="livesum")
+        self.hits = Counter("valgrad_registry_hits", "function-id lookups that found the function", registry=r)
+        self.misses = Counter("valgrad_registry_misses", "function-id lookups that did not (404s)", registry=r)
+        self.evictions = Counter("valgrad_registry_evictions", "functions dropped to stay within bounds",
+                                 registry=r)
+        self._seen = RegistryStats(0, 0, 0, 0, 0)
+        self._lock = threading.Lock()
+        if not self.multiprocess:
+            ProcessCollector(registry=r)
+
+    def cache_changed(self) -> None:
+        """Called after each cache operation: only multiprocess mode needs the numbers written at once."""
+        if self.multiprocess:
+            self._observe_cache()
+
+    def _observe_cache(self) -> None:
+        """Bring the cache metrics up to date (counters move by the difference since last time)."""
+        with self._lock:
+            stats = self._cache.stats()
+            seen, self._seen = self._seen, stats
+            self.functions.set(stats.functions)
+            self.cache_bytes.set(stats.bytes)
+            self.hits.inc(stats.hits - seen.hits)
+            self.misses.inc(stats.misses - seen.misses)
+            self.evictions.inc(stats.evictions - seen.evictions)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type (summed over workers in multiprocess mode)."""
+        self._observe_cache()
+        if self.multiprocess:
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,60 @@
+"""Registered functions: hold a function once, then send only arguments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from app.auth import require_api_key
+from app.deps import RawBody, ServiceDep
+from app.openapi import request_body, responses
+from app.wire import JSONBytes
+
+router = APIRouter(tags=["functions"], dependencies=[Depends(require_api_key)])
+FunctionId = Annotated[str, Path(description="the id returned by registration: sha256:<hex>",
+                                 examples=["sha256:" + "0" * 64])]
+
+
+@router.post(
+    "/v1/functions",
+    operation_id="registerFunction",
+    summary="Register a function",
+    status_code=201,
+    response_class=JSONBytes,
+    openapi_extra=request_body("RegisterRequest"),
+    responses={**responses("FunctionInfo", 400, 401, 413, 415, 422, 503, ok_status=201,
+                           ok_description="Registered now"),
+               **responses("FunctionInfo", ok_description="Already registered")},
+)
+async def register_function(body: RawBody, service: ServiceDep) -> JSONBytes:
+    """Hold a function under its content address; idempotent (201 the first time, 200 after)."""
+    new, info = await service.run(service.register, body)
+    return JSONBytes(info, status_code=201 if new else 200)
+
+
+@router.get(
+    "/v1/functions/{function_id}",
+    operation_id="getFunction",
+    summary="Get a registered function",
+    response_class=JSONBytes,
+    responses=responses("GraphFunction", 401, 404, ok_description="The canonical function"),
+)
+async def get_function(function_id: FunctionId, service: ServiceDep) -> JSONBytes:
+    """The function in canonical form: hashing it (SHA-256) gives its id."""
+    graph = service.held(function_id)
+    return JSONBytes(graph.canonical, headers={"ETag": f'"{graph.id}"'})
+
+
+@router.post(
+    "/v1/functions/{function_id}/value-and-gradients",
+    operation_id="valueAndGradientsOfFunction",
+    summary="Value and gradients of a registered function",
+    response_class=JSONBytes,
+    openapi_extra=request_body("EvaluateRequest"),
+    responses=responses("ValueAndGradientsResponse", 400, 401, 404, 413, 415, 422, 503,
+                        examples=("seed_response", "params_response")),
+)
+async def value_and_gradients_of_function(function_id: FunctionId, body: RawBody, service: ServiceDep) -> JSONBytes:
+    """Evaluate a registered function; a 404 unknown_function means: resend it with POST /v1/value-and-gradients."""
+    return JSONBytes(await service.run(service.evaluate, function_id, body))

@@ -1,0 +1,26 @@
+"""POST /v1/value-and-gradients: a function and its arguments in one request."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from app.auth import require_api_key
+from app.deps import RawBody, ServiceDep
+from app.openapi import request_body, responses
+from app.wire import JSONBytes
+
+router = APIRouter(tags=["gradients"], dependencies=[Depends(require_api_key)])
+
+
+@router.post(
+    "/v1/value-and-gradients",
+    operation_id="valueAndGradients",
+    summary="Value and gradients of a function",
+    response_class=JSONBytes,
+    openapi_extra=request_body("ValueAndGradientsRequest", "seed", "params_by_name", "graph", "base64"),
+    responses=responses("ValueAndGradientsResponse", 400, 401, 413, 415, 422, 503,
+                        examples=("seed_response", "params_response", "base64_response")),
+)
+async def value_and_gradients(body: RawBody, service: ServiceDep) -> JSONBytes:
+    """Evaluate a function (JSON graph or text expression) and its gradients; the function is cached under its id."""
+    return JSONBytes(await service.run(service.one_shot, body))

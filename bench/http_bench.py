@@ -1,0 +1,125 @@
+"""Service benchmarks (issue 3) on loopback, against a bare FastAPI endpoint served the same way.
+
+Throughput and latency come from wrk (Debian's ``wrk``) at 16 connections
+when it is installed, else from an async httpx generator (slower: it
+measures the client too, so ratios then understate the gap). The large
+tensor round trip is timed from the Python client, encoding and decoding
+included, against the engine's in-process time for the same call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+import engine
+from bench.servers import serve
+from bench.timing import fmt_time, median_time, table
+from engine.codec import decode_tensor, encode_tensor
+
+CONNECTIONS = 16
+DURATION = 8.0
+SEED = {"function": {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}, "args": [2, 3]}
+BIG_FUNCTION = {"inputs": ["x"], "expression": "sum(tanh(x)*exp(-x*x) + sin(x)**2)"}
+
+
+def _wrk(url: str, body: bytes) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp, "post.lua")
+        script.write_text(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = [[{body.decode()}]]\n"
+        )
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{int(DURATION)}s", "--latency", "-s", str(script), url],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": _wrk_latency(out, "50%"),
+        "p99": _wrk_latency(out, "99%"),
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def _wrk_latency(out: str, pct: str) -> float:
+    value, unit = re.search(rf"{pct}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+
+
+def _httpx_load(url: str, body: bytes) -> dict[str, float]:
+    async def worker(client: httpx.AsyncClient, stop: float, lat: list[float], errs: list[int]) -> None:
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            r = await client.post(url, content=body, headers={"Content-Type": "application/json"})
+            lat.append(time.perf_counter() - t0)
+            errs.append(r.status_code >= 300)
+
+    async def main() -> dict[str, float]:
+        lat: list[float] = []
+        errs: list[int] = []
+        limits = httpx.Limits(max_connections=CONNECTIONS)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            start = time.perf_counter()
+            stop = start + DURATION
+            await asyncio.gather(*(worker(client, stop, lat, errs) for _ in range(CONNECTIONS)))
+            elapsed = time.perf_counter() - start
+        q = statistics.quantiles(lat, n=100)
+        return {"rps": len(lat) / elapsed, "p50": q[49], "p99": q[98], "errors": float(sum(errs))}
+
+    return asyncio.run(main())
+
+
+def load(url: str, body: bytes) -> dict[str, float]:
+    return _wrk(url, body) if shutil.which("wrk") else _httpx_load(url, body)
+
+
+def _round_trip(client: httpx.Client, url: str, x: np.ndarray, encoding: str) -> Any:
+    body = orjson.dumps({"function": BIG_FUNCTION, "args": [encode_tensor(x, encoding)], "encoding": encoding})
+    r = client.post(url, content=body, headers={"Content-Type": "application/json"})
+    r.raise_for_status()
+    data = orjson.loads(r.content)
+    return decode_tensor(data["value"]), decode_tensor(data["gradients"][0])
+
+
+def run() -> str:
+    rows = []
+    with serve("bench.baseline_app:app") as base_url:
+        base = load(base_url + "/baseline", orjson.dumps(SEED))
+    rows.append(["bare FastAPI constant (baseline)", base])
+    with serve("app.main:create_app", factory=True) as url:
+        fid = httpx.post(url + "/v1/functions", json={"function": SEED["function"]}).json()["id"]
+        rows.append(["seed, one-shot", load(url + "/v1/value-and-gradients", orjson.dumps(SEED))])
+        rows.append(["seed, registered", load(f"{url}/v1/functions/{fid}/value-and-gradients",
+                                               orjson.dumps({"args": [2, 3]}))])
+        x = np.random.default_rng(0).standard_normal(1_000_000)
+        graph = engine.load_function(BIG_FUNCTION)
+        in_process = median_time(lambda: engine.value_and_gradients(graph, [x]), repeats=5)
+        with httpx.Client(timeout=60) as client:
+            trips = {enc: median_time(lambda enc=enc: _round_trip(client, url + "/v1/value-and-gradients", x, enc),
+                                      repeats=5) for enc in ("base64", "list")}
+    tool = "wrk" if shutil.which("wrk") else "httpx (async)"
+    lines = [
+        f"## Service on loopback: {CONNECTIONS} connections, {DURATION:.0f} s each, load from {tool}", "",
+        table(["request", "req/s", "vs baseline", "p50", "p99", "p99 vs baseline", "non-2xx"],
+              [[name, f"{m['rps']:.0f}", f"{m['rps'] / base['rps']:.0%}", fmt_time(m["p50"]), fmt_time(m["p99"]),
+                f"{m['p99'] / base['p99']:.2f}×", f"{m['errors']:.0f}"] for name, m in rows]),
+        "", "Targets: registered ≥ 50% of baseline req/s, one-shot ≥ 30%, registered p99 ≤ 1.5× baseline p99.", "",
+        "## 1e6-element round trip (client encode + HTTP + server + client decode) vs the engine in-process", "",
+        table(["encoding", "round trip", "engine in-process", "ratio"],
+              [[enc, fmt_time(t), fmt_time(in_process), f"{t / in_process:.2f}×"] for enc, t in trips.items()]),
+        "", "Target: base64 ≤ 1.5× the in-process time.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,280 @@
+"""The public contract: TF r1.15's ``value_and_gradients_function``, for Python functions and graphs.
+
+``value_and_gradients_function(f)`` traces ``f`` eagerly on every call (so
+Python control flow works); ``value_and_gradients(graph, args)`` evaluates a
+validated graph with a backward plan cached per params and static checks
+cached per argument signature, so a registered function costs one loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from engine.errors import ArgumentError, CotangentError
+from engine.graph import load_function
+from engine.ir import Graph
+from engine.limits import DEFAULT_LIMITS, Limits
+from engine.params import positional_names, resolve_params
+from engine.static import infer
+from engine.tape import Plan, Tape, backward, forward, make_plan
+from engine.tensor import Tensor
+from engine.tree import flatten
+
+__all__ = ["Array", "gradients_function", "value_and_gradients", "value_and_gradients_function"]
+
+Unconnected = Literal["none", "zero"]
+_CACHE_SIZE = 64  # plans and static checks memoised per graph
+
+
+class Array(np.ndarray):
+    """A NumPy array with TF eager's ``.numpy()``, so TF code runs unchanged."""
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self)
+
+
+def value_and_gradients_function(
+    f: Callable[..., Any], params: Any = None, unconnected_gradients: Unconnected = "none"
+) -> Callable[..., tuple[Any, list[Any]]]:
+    """Return ``g(*args, dy=None) -> (value, [gradients])`` of ``f`` w.r.t. ``params`` (names or indices)."""
+    zeros = _check_unconnected(unconnected_gradients)
+    names = positional_names(f)
+
+    def decorated(*args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
+        dy = kwargs.pop("dy", None)
+        if kwargs:
+            raise ValueError("Functions to be differentiated cannot receive keyword arguments.")
+        positions = resolve_params(params, names, len(args))
+        return _eager(f, args, positions, dy, zeros)
+
+    decorated.__doc__ = f"Value and gradients of {getattr(f, '__name__', 'f')}."
+    return decorated
+
+
+def gradients_function(
+    f: Callable[..., Any], params: Any = None, unconnected_gradients: Unconnected = "none"
+) -> Callable[..., list[Any]]:
+    """Return ``g(*args, dy=None) -> [gradients]``; nest it for higher derivatives."""
+    inner = value_and_gradients_function(f, params, unconnected_gradients)
+    return lambda *args, **kwargs: inner(*args, **kwargs)[1]
+
+
+def value_and_gradients(
+    graph: Graph | Mapping[str, Any], args: Sequence[Any] | Mapping[str, Any], params: Any = None,
+    dy: Any = None, unconnected_gradients: Unconnected = "none", *, limits: Limits = DEFAULT_LIMITS,
+) -> tuple[Any, list[Any]]:
+    """Value and gradients of a graph (or JSON graph / expression) at ``args`` (a list, or a dict by name)."""
+    zeros = _check_unconnected(unconnected_gradients)
+    if not isinstance(graph, Graph):
+        graph = load_function(graph, limits=limits)
+    xs = _bind_args(graph, args)
+    positions, plan = _plan(graph, params)
+    _static_check(graph, xs, limits)
+    env = xs + _env_tail(graph)
+    outputs = graph.outputs
+    with np.errstate(all="ignore"):  # NaN and inf are answers here, not warnings in a service's log
+        forward(graph.nodes, env)
+        values = [env[s] for s in outputs]
+        seeds = _seeds(values, outputs, dy, graph.output_is_list)
+        grads = backward(plan, env, seeds, positions)
+    value = [_to_array(v) for v in values] if graph.output_is_list else _to_array(values[0])
+    return value, [_finish(g, xs[p], zeros) for g, p in zip(grads, positions, strict=True)]
+
+
+# -- eager tracing ------------------------------------------------------------------
+
+
+def _eager(f: Callable[..., Any], args: Sequence[Any], positions: list[int], dy: Any,
+           zeros: bool) -> tuple[Any, list[Any]]:
+    tape = Tape()
+    traced = list(args)  # as in TF, arguments that are not params reach f untouched
+    xs: dict[int, Any] = {}
+    slots: dict[int, int] = {}
+    for p in positions:
+        if p not in slots:
+            xs[p] = _as_value(args[p], p)
+            slots[p] = tape.new_slot(xs[p])
+            traced[p] = Tensor(tape, slots[p], xs[p])
+    out = f(*traced)
+    if out is None:
+        raise ValueError("Cannot differentiate a function that returns None; "
+                         "did you forget to return a value from f?")
+    leaves, rebuild, structured = flatten(out)
+    values: list[Any] = []
+    out_slots: list[int | None] = []
+    for leaf in leaves:
+        mine = isinstance(leaf, Tensor) and leaf._tape is tape
+        values.append(leaf._value if mine else leaf)
+        out_slots.append(leaf._slot if mine else None)
+    seeds = _seeds(values, out_slots, dy, structured)
+    params = [slots[p] for p in positions]
+    grads = backward(make_plan(tape.nodes, seeds, params), tape.values, seeds, params)
+    finished = [_finish(g, xs[p], zeros) for g, p in zip(grads, positions, strict=True)]
+    return rebuild([_to_array(v) for v in values]), finished
+
+
+# -- arguments, cotangents, results ----------------------------------------------------
+
+
+def _as_value(a: Any, i: int) -> Any:
+    """An argument as float64 (or float32, which stays float32); a 0-d one as a NumPy scalar, ~10x faster."""
+    if isinstance(a, Tensor):
+        return a
+    if type(a) is float:  # the common case, e.g. f(2.0, 3.0)
+        return np.float64(a)
+    x = np.asarray(a)
+    kind, size = x.dtype.kind, x.dtype.itemsize
+    if kind == "f" and size in (4, 8):
+        pass
+    elif kind in "biu" or kind == "f":  # integers and bools, float16 (-> float32), long double (-> float64)
+        x = x.astype(np.float32 if kind == "f" and size < 4 else np.float64)
+    else:
+        raise ArgumentError(f"argument {i} must be a real number or array of numbers, got dtype {x.dtype}",
+                            pointer=f"/args/{i}")
+    return x[()] if x.ndim == 0 else x
+
+
+def _bind_args(graph: Graph, args: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
+    if type(args) is not list and type(args) is not tuple:  # the common case skips the ABC checks
+        args = _args_by_name(graph, args) if isinstance(args, Mapping) else _args_sequence(args)
+    n = len(graph.inputs)
+    if len(args) != n:
+        names = graph.input_names
+        raise ArgumentError(f"the function takes {n} argument(s) ({', '.join(names)}), got {len(args)}",
+                            pointer="/args")
+    return [_as_value(a, i) for i, a in enumerate(args)]
+
+
+def _args_by_name(graph: Graph, args: Mapping[str, Any]) -> list[Any]:
+    names = graph.input_names
+    extra = sorted(set(args) - set(names), key=str)
+    if extra:
+        raise ArgumentError(f"unknown argument {extra[0]!r}; the function's inputs are {', '.join(names)}",
+                            pointer=f"/args/{extra[0]}")
+    missing = [n for n in names if n not in args]
+    if missing:
+        raise ArgumentError(f"missing argument {missing[0]!r}; the function's inputs are {', '.join(names)}",
+                            pointer="/args")
+    return [args[n] for n in names]
+
+
+def _args_sequence(args: Any) -> Sequence[Any]:
+    if not isinstance(args, Sequence) or isinstance(args, str | bytes):
+        raise ArgumentError("args must be a list (by position) or an object (by name)", pointer="/args")
+    return args
+
+
+def _static_check(graph: Graph, xs: list[Any], limits: Limits) -> None:
+    """Shapes, dtypes, sizes and costs, checked once per argument signature before any NumPy call."""
+    key = ("static", limits, *[(x.shape, x.dtype.char) for x in xs])
+    if key not in graph.cache:
+        info = infer(graph, [x.shape for x in xs], [x.dtype for x in xs], limits=limits)
+        _remember(graph, key, info)
+
+
+def _plan(graph: Graph, params: Any) -> tuple[list[int], Plan]:
+    """Param positions and the backward plan for them, cached per positions (and for ``params=None``)."""
+    hit = graph.cache.get(("params", None)) if params is None else None
+    if hit is not None:
+        positions, plan = hit
+        return list(positions), plan
+    positions = resolve_params(params, graph.input_names, len(graph.inputs))
+    key = ("plan", tuple(positions))
+    plan = graph.cache.get(key)
+    if plan is None:
+        plan = make_plan(graph.nodes, graph.outputs, positions)
+        _remember(graph, key, plan)
+    if params is None:  # equal params of other types (1, 1.0, True) must not share a cache entry
+        _remember(graph, ("params", None), (tuple(positions), plan))
+    return positions, plan
+
+
+def _env_tail(graph: Graph) -> list[Any]:
+    """The slots after the inputs: constants, then one empty slot per node."""
+    tail: list[Any] | None = graph.cache.get("env")
+    if tail is None:
+        tail = [*graph.constant_values(), *([None] * len(graph.nodes))]
+        _remember(graph, "env", tail)
+    return tail
+
+
+def _remember(graph: Graph, key: Any, value: Any) -> None:
+    if len(graph.cache) >= _CACHE_SIZE:
+        graph.cache.pop(next(iter(graph.cache)))
+    graph.cache[key] = value
+
+
+def _seeds(values: list[Any], slots: Sequence[int | None], dy: Any, structured: bool) -> dict[int, Any]:
+    """Output cotangents by slot: ones by default, else ``dy`` (one per flattened output, each checked)."""
+    if dy is None:
+        if len(values) == 1 and slots[0] is not None:
+            return {slots[0]: _cotangent(values[0], None, "/dy")}
+        dys: list[Any] = [None] * len(values)
+    elif not structured:
+        dys = [dy]
+    else:
+        dys = flatten(dy)[0] if isinstance(dy, Mapping | list | tuple) else [dy]
+        if len(dys) != len(values):
+            raise CotangentError(f"dy must hold one cotangent per output: the function has {len(values)} "
+                                 f"output(s), dy has {len(dys)}", pointer="/dy")
+    seeds: dict[int, Any] = {}
+    for i, (v, slot, d) in enumerate(zip(values, slots, dys, strict=True)):
+        g = _cotangent(v, d, f"/dy/{i}" if structured else "/dy")
+        if slot is not None:  # an output that depends on no param still has its dy checked
+            seeds[slot] = g if slot not in seeds else seeds[slot] + g
+    return seeds
+
+
+def _cotangent(v: Any, d: Any, pointer: str) -> Any:
+    """``d`` (None: ones) as a cotangent of ``v``: same dtype, broadcast to its shape, never aliasing the caller's."""
+    if isinstance(v, Tensor):  # higher order: v belongs to an enclosing trace
+        shape, dtype = v.shape, v.dtype
+    else:
+        shape, dtype = np.shape(v), getattr(v, "dtype", np.dtype(np.float64))
+    if d is None:
+        return dtype.type(1) if shape == () else np.ones(shape, dtype)
+    if isinstance(d, Tensor):
+        return d
+    try:
+        g = np.array(d, dtype=dtype, copy=None)
+    except (TypeError, ValueError) as e:
+        raise CotangentError(f"dy must be numeric: {e}", pointer=pointer) from None
+    if g.shape != shape:
+        try:
+            ok = np.broadcast_shapes(g.shape, shape) == shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise CotangentError(f"dy of shape {list(g.shape)} does not fit an output of shape {list(shape)}",
+                                 pointer=pointer)
+        return np.broadcast_to(g, shape)  # a read-only view: _finish copies it if it comes out as a gradient
+    if g.ndim == 0:
+        return g[()]
+    g = g.view()
+    g.flags.writeable = False
+    return g
+
+
+def _to_array(v: Any) -> Any:
+    return v if isinstance(v, Tensor) else np.asarray(v).view(Array)
+
+
+def _finish(g: Any, x: Any, zeros: bool) -> Any:
+    """A gradient as an owned array of its argument's shape and dtype (zeros or None if unconnected)."""
+    if isinstance(g, Tensor) or isinstance(x, Tensor):
+        return np.zeros(x.shape) if g is None and zeros else g
+    if g is None:
+        return np.zeros_like(x).view(Array) if zeros else None
+    if type(g) is not np.ndarray or g.dtype != x.dtype or g.shape != x.shape or not g.flags.writeable:
+        # scalars, broadcast (read-only) views, the caller's own dy: copied into a fresh array
+        g = np.array(np.broadcast_to(g, x.shape), dtype=x.dtype)
+    return g.view(Array)
+
+
+def _check_unconnected(value: str) -> bool:
+    if value not in ("none", "zero"):
+        raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {value!r}")
+    return value == "zero"

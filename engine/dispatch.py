@@ -1,0 +1,105 @@
+"""Which op a NumPy call on a ``Tensor`` means, from each op's ``numpy=`` list.
+
+Positional arguments beyond an op's inputs map to its attributes in the
+order the op declares them (NumPy's order for the common ones); keyword
+arguments map by name. Anything unsupported is a ``TypeError`` that names
+the function, so a user never gets a silently untraced result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.registry import OPS, Op
+
+__all__ = ["call_function", "ufunc_op"]
+
+_UFUNCS: dict[Any, Op] = {}
+_FUNCS: dict[Any, Op] = {}
+_SEEN = [0]  # how many ops the tables were built from; rebuilt when more register
+
+
+def _tables() -> None:
+    if _SEEN[0] == len(OPS):
+        return
+    for op in OPS.values():
+        for f in op.numpy:
+            (_UFUNCS if isinstance(f, np.ufunc) else _FUNCS)[f] = op
+    _SEEN[0] = len(OPS)
+
+
+def _name(func: Any) -> str:
+    """``np.fft.fft`` for ``numpy.fft.fft``: the spelling a user wrote."""
+    module = getattr(func, "__module__", None) or ""
+    name = getattr(func, "__name__", repr(func))
+    if module == "numpy" or module.startswith("numpy."):
+        return "np" + module[len("numpy"):] + "." + name
+    return name
+
+
+def _unsupported(name: str) -> TypeError:
+    return TypeError(
+        f"{name} is not supported on traced values: it has no registered op "
+        "(GET /v1/ops or engine.OPS lists the op set)"
+    )
+
+
+def ufunc_op(ufunc: np.ufunc, method: str, kwargs: Mapping[str, Any]) -> Op:
+    """The op for ``ufunc(...)``; reductions like ``np.add.reduce`` and ``out=`` are refused."""
+    _tables()
+    name = f"np.{ufunc.__name__}"
+    if method != "__call__":
+        raise _unsupported(f"{name}.{method}")
+    extra = sorted(k for k, v in kwargs.items() if not (k == "out" and v is None))
+    if extra:
+        raise TypeError(f"{name}: keyword argument(s) {', '.join(extra)} are not supported on traced values")
+    op = _UFUNCS.get(ufunc)
+    if op is None:
+        raise _unsupported(name)
+    return op
+
+
+def _split(op: Op, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Separate tensor inputs from attributes for a NumPy-style call."""
+    high = op.arity[1]
+    if high is None and args and isinstance(args[0], str):  # einsum(subscripts, *operands)
+        inputs, rest = list(args[1:]), []
+        attrs: dict[str, Any] = {op.attrs[0].name: args[0]}
+    elif high is None:  # concatenate/stack take one sequence of arrays
+        inputs, rest = list(args[0]) if args else [], list(args[1:])
+        attrs = {}
+    else:
+        inputs, rest = list(args[:high]), list(args[high:])
+        attrs = {}
+    free = [a.name for a in op.attrs if a.name not in attrs]
+    if len(rest) > len(free):
+        raise TypeError(f"{_name(func)}: too many positional arguments for traced values")
+    attrs.update(zip(free, rest, strict=False))
+    for key, value in kwargs.items():
+        if key in attrs:
+            raise TypeError(f"{_name(func)}: got multiple values for argument '{key}'")
+        if key == "out" and value is None:
+            continue
+        if key not in op.attr_index:
+            raise TypeError(f"{_name(func)}: argument '{key}' is not supported on traced values")
+        attrs[key] = value
+    return inputs, attrs
+
+
+def call_function(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """Route a NumPy function called on a ``Tensor`` to its op."""
+    from engine.tensor import Tensor, call_op
+
+    if func is np.shape:
+        return args[0].shape if isinstance(args[0], Tensor) else np.shape(args[0])
+    if func is np.ndim:
+        return len(np.shape(args[0]))
+    _tables()
+    op = _FUNCS.get(func)
+    if op is None:
+        raise _unsupported(_name(func))
+    inputs, attrs = _split(op, func, args, kwargs)
+    return call_op(op.name, *inputs, **attrs)

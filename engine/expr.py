@@ -1,0 +1,349 @@
+"""Text functions: ``{"inputs": ["x", "y"], "expression": "x**3*y - x*y**2"}`` into a JSON graph.
+
+The text is parsed by Python's ``ast`` in "eval" mode (one expression, no
+statements) and translated node by node under a whitelist: numbers, input
+names, ``pi`` and ``e``, ``+ - * / ** @``, unary ``-``/``+``, one comparison,
+calls of registered ops (``linalg.inv`` is the only dotted form) with literal
+keyword attributes, and subscripts with literal indices. Nothing is evaluated,
+compiled or folded — ``9**9**9**9`` becomes power nodes — except that a sign
+in front of a number literal belongs to the literal. Length is checked before
+parsing, the parser's own depth failures become ``ExpressionError``s, and the
+translation is an iterative walk with a depth limit. Errors point at
+``/expression`` (or ``/expression/i``) and name the construct and its column
+(1-based, in characters).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from engine.codec import decode_constant
+from engine.errors import (
+    ArityError,
+    AttrError,
+    EngineError,
+    ExpressionError,
+    GraphError,
+    TooLargeError,
+    join_pointer,
+)
+from engine.graph import NEWEST_OPSET, VERSION, fresh_prefix, parse_inputs
+from engine.limits import DEFAULT_LIMITS, Limits
+from engine.registry import ALIASES, OPS, Op, lookup
+
+__all__ = ["parse_expression"]
+
+_BINARY = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide", ast.Pow: "power",
+           ast.MatMult: "matmul"}
+_COMPARE = {ast.Gt: "greater", ast.GtE: "greater_equal", ast.Lt: "less", ast.LtE: "less_equal", ast.Eq: "equal",
+            ast.NotEq: "not_equal"}
+_SYMBOL = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|", ast.BitXor: "^",
+           ast.BitAnd: "&", ast.Not: "not", ast.Invert: "~", ast.Is: "is", ast.IsNot: "is not", ast.In: "in",
+           ast.NotIn: "not in"}
+_CONSTRUCT = {
+    ast.Attribute: "attribute access", ast.Lambda: "a lambda", ast.ListComp: "a comprehension",
+    ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.GeneratorExp: "a generator expression",
+    ast.JoinedStr: "an f-string", ast.FormattedValue: "an f-string", ast.Starred: "a starred argument",
+    ast.IfExp: "a conditional expression (use where(cond, x, y))", ast.BoolOp: "and/or",
+    ast.NamedExpr: "an assignment expression (:=)", ast.Dict: "a dict", ast.Set: "a set", ast.Await: "await",
+    ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "a slice outside of a subscript",
+}
+_NAMED = {"pi": math.pi, "e": math.e}
+_LONG_NUMBER = re.compile(r"\d[\d_]{400,}")
+_MAX_LITERAL_DEPTH = 32  # nested list literals: a tensor has at most 32 dimensions
+
+
+class _UnplacedError(Exception):
+    """Internal: a rejection not yet placed (``_parse_one`` adds the pointer and column)."""
+
+    def __init__(self, cls: type[EngineError], message: str, node: ast.AST | None) -> None:
+        super().__init__(message)
+        self.cls, self.message, self.node = cls, message, node
+
+
+def _reject(node: ast.AST, what: str = "") -> _UnplacedError:
+    name = what or _CONSTRUCT.get(type(node), f"'{type(node).__name__}'")
+    return _UnplacedError(ExpressionError, f"{name} is not allowed", node)
+
+
+def _number(node: ast.AST) -> float | int | None:
+    """The value of a (possibly signed) int or float literal, else None; bool and complex are not numbers."""
+    sign = 1
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        sign, node = (-1 if isinstance(node.op, ast.USub) else 1), node.operand
+    if not isinstance(node, ast.Constant) or type(node.value) not in (int, float):
+        return None
+    value: Any = node.value
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise _UnplacedError(ExpressionError, "number literal is too large (float64 stops at 1.8e308)", node)
+    number: int | float = sign * value
+    return number
+
+
+def _literal(node: ast.AST, depth: int = 0) -> Any:
+    """A keyword value: numbers (ints stay ints), strings, True/False/None, and lists/tuples of them."""
+    value = _number(node)
+    if value is not None:
+        return value
+    if isinstance(node, ast.Constant) and (node.value is None or type(node.value) in (str, bool)):
+        return node.value
+    if isinstance(node, ast.List | ast.Tuple) and depth < _MAX_LITERAL_DEPTH:
+        return [_literal(e, depth + 1) for e in node.elts]
+    raise _UnplacedError(ExpressionError, "keyword values must be literals: numbers, strings, True/False/None, "
+                                 "or lists of them", node)
+
+
+def _tensor_literal(node: ast.AST, depth: int = 0) -> Any:
+    """A nested list of number literals (a constant tensor), else None."""
+    value = _number(node)
+    if value is not None:
+        return float(value)
+    if isinstance(node, ast.List | ast.Tuple) and depth < _MAX_LITERAL_DEPTH:
+        items = [_tensor_literal(e, depth + 1) for e in node.elts]
+        return None if any(v is None for v in items) else items
+    return None
+
+
+def _index_item(node: ast.expr) -> Any:
+    """One ``getitem`` index item: int, slice object, None (new axis) or "..."."""
+    value = _number(node)
+    if isinstance(value, int):
+        return value
+    if isinstance(node, ast.Constant) and node.value is None:
+        return None
+    if isinstance(node, ast.Constant) and node.value is Ellipsis:
+        return "..."
+    if isinstance(node, ast.Slice):
+        parts = {"start": node.lower, "stop": node.upper, "step": node.step}
+        out = {}
+        for key, part in parts.items():
+            if part is not None and not (isinstance(part, ast.Constant) and part.value is None):
+                bound = _number(part)
+                if not isinstance(bound, int):
+                    raise _UnplacedError(ExpressionError, "slice bounds must be integer literals", part)
+                out[key] = bound
+        return out
+    raise _UnplacedError(ExpressionError, "indices must be integer literals, slices, None or ...; "
+                                 "index with a tensor through take(x, indices=[...], axis=...)", node)
+
+
+def _op_name(func: ast.expr) -> str:
+    """The op a call names: a plain name, or a dotted name that is itself registered (``linalg.inv``)."""
+    parts: list[str] = []
+    head = func
+    while isinstance(head, ast.Attribute):
+        parts.append(head.attr)
+        head = head.value
+    if not isinstance(head, ast.Name):
+        raise _reject(head, _CONSTRUCT.get(type(head), "calling anything but an op name"))
+    name = ".".join([head.id, *reversed(parts)])
+    if parts and name not in OPS and name not in ALIASES:
+        hint = f"; write {parts[0]}(...)" if parts[0] in OPS or parts[0] in ALIASES else ""
+        raise _reject(func, f"attribute access ({name[:60]}{hint})")
+    return name
+
+
+def _subscripts_first(op: Op, node: ast.Call) -> bool:
+    """``einsum("ij,jk->ik", x, y)``: NumPy's leading subscripts string becomes the attribute."""
+    first = node.args[0] if node.args else None
+    return "subscripts" in op.attr_index and isinstance(first, ast.Constant) and isinstance(first.value, str)
+
+
+class _Translator:
+    """Turns expression trees into graph nodes (dicts), one node per operator, in post-order."""
+
+    def __init__(self, names: list[str], limits: Limits) -> None:
+        self.names = set(names)
+        self.limits = limits
+        self.prefix = fresh_prefix(names, "t")
+        self.nodes: list[dict[str, Any]] = []
+        self.ops: dict[str, Op] = {}
+
+    def emit(self, op: str, args: list[Any], attrs: dict[str, Any] | None, node: ast.AST) -> str:
+        found = self.op(op, node)
+        msg = found.check_arity(len(args))
+        if msg:
+            hint = f"; pass {', '.join(a.name for a in found.attrs)} as keywords" if found.attrs else ""
+            raise _UnplacedError(ArityError, msg + hint, node)
+        try:
+            found.bind(attrs or {})
+        except AttrError as e:
+            raise _UnplacedError(AttrError, e.message, node) from None
+        nid = f"{self.prefix}{len(self.nodes)}"
+        self.nodes.append({"id": nid, "op": found.name, "args": args, **({"attrs": attrs} if attrs else {})})
+        return nid
+
+    def op(self, name: str, node: ast.AST) -> Op:
+        if name not in self.ops:
+            try:
+                self.ops[name] = lookup(name)
+            except EngineError as e:  # calling a non-op is a construct outside the whitelist
+                msg = f"calling '{name[:60]}' is not allowed: {e.message}"
+                raise _UnplacedError(ExpressionError, msg, node) from None
+        return self.ops[name]
+
+    def leaf(self, node: ast.expr) -> tuple[bool, Any]:
+        """(True, value) for names and literals, (False, None) for operators."""
+        if isinstance(node, ast.Name):
+            if node.id in self.names:
+                return True, node.id
+            if node.id in _NAMED:
+                return True, _NAMED[node.id]
+            listed = ", ".join(sorted(self.names)[:10]) or "none"
+            msg = f"unknown name '{node.id[:60]}' (inputs: {listed}; constants: pi, e)"
+            raise _UnplacedError(ExpressionError, msg, node)
+        if isinstance(node, ast.Constant):
+            value = _number(node)
+            if value is None:
+                raise _reject(node, f"the literal {node.value!r:.40} as a tensor")
+            return True, float(value)
+        if isinstance(node, ast.List | ast.Tuple | ast.UnaryOp):
+            value = _tensor_literal(node)
+            if value is not None:
+                if isinstance(value, list):  # ragged or oversized lists fail here, with a column
+                    try:
+                        decode_constant(value, "", limits=self.limits)
+                    except EngineError as e:
+                        raise _UnplacedError(type(e), f"constant list: {e.message}", node) from None
+                return True, value
+        return False, None
+
+    def children(self, node: ast.expr) -> list[ast.expr]:
+        """The tensor operands of an operator node, after checking the node is allowed."""
+        if isinstance(node, ast.BinOp | ast.UnaryOp | ast.Compare):
+            op = node.ops[0] if isinstance(node, ast.Compare) else node.op
+            if type(op) in _SYMBOL:
+                raise _reject(node, f"the operator {_SYMBOL[type(op)]}")
+            if isinstance(node, ast.Compare):
+                if len(node.ops) > 1:
+                    raise _reject(node, "a chained comparison such as a < b < c (compare two operands at a time)")
+                return [node.left, node.comparators[0]]
+            return [node.left, node.right] if isinstance(node, ast.BinOp) else [node.operand]
+        if isinstance(node, ast.Call):
+            callee = self.op(_op_name(node.func), node.func)
+            args = node.args[1:] if _subscripts_first(callee, node) else node.args
+            if callee.arity[1] is None and len(args) == 1 and isinstance(args[0], ast.List | ast.Tuple):
+                args = args[0].elts  # concatenate([x, y], axis=0), as NumPy spells it
+            for a in [*args, *node.keywords]:
+                if isinstance(a, ast.Starred) or (isinstance(a, ast.keyword) and a.arg is None):
+                    raise _reject(a, "unpacking (*args, **kwargs)")
+            return list(args)
+        if isinstance(node, ast.Subscript):
+            return [node.value]
+        if isinstance(node, ast.List | ast.Tuple):
+            raise _reject(node, "a list of tensors (only op calls such as stack([x, y]) take one; "
+                                "give several outputs as a list of expressions)")
+        raise _reject(node)
+
+    def build(self, node: ast.expr, args: list[Any]) -> Any:
+        if isinstance(node, ast.BinOp):
+            return self.emit(_BINARY[type(node.op)], args, None, node)
+        if isinstance(node, ast.UnaryOp):
+            return args[0] if isinstance(node.op, ast.UAdd) else self.emit("negative", args, None, node)
+        if isinstance(node, ast.Compare):
+            return self.emit(_COMPARE[type(node.ops[0])], args, None, node)
+        if isinstance(node, ast.Call):
+            op = self.op(_op_name(node.func), node.func)
+            attrs: dict[str, Any] = {}
+            if _subscripts_first(op, node):
+                attrs["subscripts"] = _literal(node.args[0])
+            for kw in node.keywords:
+                if kw.arg in attrs:
+                    raise _UnplacedError(ExpressionError, f"keyword '{kw.arg}' given twice", kw.value)
+                attrs[str(kw.arg)] = _literal(kw.value)
+            return self.emit(op.name, args, attrs, node)
+        assert isinstance(node, ast.Subscript)
+        index = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        return self.emit("getitem", args, {"index": [_index_item(i) for i in index]}, node)
+
+    def translate(self, root: ast.expr) -> Any:
+        """Post-order over an explicit stack, so depth costs no Python recursion."""
+        results: dict[int, Any] = {}
+        stack: list[tuple[ast.expr, int, list[ast.expr] | None]] = [(root, 1, None)]
+        while stack:
+            node, depth, kids = stack.pop()
+            if kids is None:
+                if depth > self.limits.max_expression_depth:
+                    msg = f"expression is nested deeper than {self.limits.max_expression_depth} levels"
+                    raise _UnplacedError(ExpressionError, msg, node)
+                done, value = self.leaf(node)
+                if done:
+                    results[id(node)] = value
+                    continue
+                kids = self.children(node)
+                stack.append((node, depth, kids))
+                stack.extend((k, depth + 1, None) for k in reversed(kids))
+            else:
+                results[id(node)] = self.build(node, [results.pop(id(k)) for k in kids])
+        return results[id(root)]
+
+
+def _column(text: str, node: ast.AST | None) -> str:
+    lineno = getattr(node, "lineno", None)
+    offset = getattr(node, "col_offset", None)
+    if lineno is None or offset is None:
+        return ""
+    line = text.splitlines()[lineno - 1] if text.splitlines() else ""
+    col = len(line.encode("utf-8")[:offset].decode("utf-8", errors="ignore")) + 1  # col_offset counts bytes
+    snippet = (ast.get_source_segment(text, node) or "") if node is not None else ""
+    shown = f" '{snippet[:40]}'" if snippet and len(snippet) <= 40 else ""
+    return f" at {'line ' + str(lineno) + ', ' if lineno > 1 else ''}column {col}{shown}"
+
+
+def _parse_one(text: Any, pointer: str, tr: _Translator) -> str:
+    """One expression as the id of its output node (or input); columns count from its first non-blank."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("an expression is a non-empty string", pointer)
+    long = _LONG_NUMBER.search(text)
+    if long:
+        raise ExpressionError(f"a number literal of more than 400 digits at column {long.start() + 1}", pointer)
+    src = text.strip()
+    try:
+        tree = ast.parse(src, mode="eval")
+    except SyntaxError as e:
+        raise ExpressionError(f"invalid syntax: {e.msg} (column {e.offset})", pointer) from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError("expression is nested too deeply to parse", pointer) from None
+    except ValueError as e:  # e.g. a NUL character
+        raise ExpressionError(f"invalid expression: {e}", pointer) from None
+    try:
+        out = tr.translate(tree.body)
+        # A constant output still needs a node: multiply by 1.0 keeps -0.0, NaN and the dtype.
+        return out if isinstance(out, str) else tr.emit("multiply", [out, 1.0], None, tree.body)
+    except _UnplacedError as f:
+        raise f.cls(f.message + _column(src, f.node), pointer) from None
+
+
+def parse_expression(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """A text function ``{"inputs", "expression": str | [str, ...]}`` as a JSON graph dict."""
+    if not isinstance(obj, Mapping):
+        raise GraphError('a text function is an object {"inputs": [...], "expression": "..."}', "")
+    for key in obj:
+        if key not in ("inputs", "expression", "version", "opset"):
+            raise GraphError(f"unknown key {str(key)[:40]!r} in a text function "
+                             "(allowed: inputs, expression, version, opset)", join_pointer(str(key)))
+    names = [i.name for i in parse_inputs(obj.get("inputs"), limits)]
+    expression = obj.get("expression")
+    texts = expression if isinstance(expression, list) else [expression]
+    if not texts:
+        raise ExpressionError("give at least one expression", "/expression")
+    total = sum(len(t) for t in texts if isinstance(t, str))
+    if total > limits.max_expression_length:
+        raise TooLargeError(f"expression has {total} characters; the limit is {limits.max_expression_length}",
+                            "/expression")
+    tr = _Translator(names, limits)
+    outputs: list[Any] = []
+    for k, text in enumerate(texts):
+        pointer = f"/expression/{k}" if isinstance(expression, list) else "/expression"
+        outputs.append(_parse_one(text, pointer, tr))
+    return {"version": obj.get("version", VERSION), "opset": obj.get("opset", NEWEST_OPSET),
+            "inputs": obj.get("inputs"), "nodes": tr.nodes,
+            "outputs": outputs if isinstance(expression, list) else outputs[0]}

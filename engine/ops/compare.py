@@ -1,0 +1,51 @@
+"""Comparison and selection: greater greater_equal less less_equal equal not_equal, where, clip.
+
+Comparisons return NumPy bools and have no gradient (their VJPs are None),
+as in TensorFlow; ``where`` and ``clip`` route the gradient by a mask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.attrs import float_attr
+from engine.registry import defop, unbroadcast
+from engine.shapes import broadcast, same
+
+for _name, _ufunc, _symbol in (
+    ("greater", np.greater, ">"),
+    ("greater_equal", np.greater_equal, ">="),
+    ("less", np.less, "<"),
+    ("less_equal", np.less_equal, "<="),
+    ("equal", np.equal, "=="),
+    ("not_equal", np.not_equal, "!="),
+):
+    defop(_name, _ufunc, (None, None), shape=broadcast, numpy=(_ufunc,),
+          doc=f"x {_symbol} y as booleans; no gradient (TensorFlow)")
+
+
+def _clip_vjp(g: Any, ans: Any, x: Any, a_min: float | None = None, a_max: float | None = None) -> Any:
+    # TensorFlow's clip_by_value: the gradient passes where a_min <= x <= a_max (bounds included).
+    if a_min is not None:
+        g = np.where(x >= a_min, g, 0)
+    if a_max is not None:
+        g = np.where(x <= a_max, g, 0)
+    return g
+
+
+def _clip(x: Any, a_min: float | None = None, a_max: float | None = None) -> Any:
+    return np.clip(x, a_min, a_max)
+
+
+defop("where", np.where,
+      (None,
+       lambda g, ans, cond, x, y: unbroadcast(np.where(cond, g, 0), x),
+       lambda g, ans, cond, x, y: unbroadcast(np.where(cond, 0, g), y)),
+      shape=broadcast, numpy=(np.where,),
+      doc="x where cond else y; the gradient goes to the chosen side, none to cond")
+defop("clip", _clip, (_clip_vjp,), shape=same,
+      attrs=(float_attr("a_min", None, optional=True, doc="lower bound, or null for none"),
+             float_attr("a_max", None, optional=True, doc="upper bound, or null for none")),
+      numpy=(np.clip,), doc="x limited to [a_min, a_max]; gradient passes where a_min <= x <= a_max (bounds included)")

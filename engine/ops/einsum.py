@@ -1,0 +1,139 @@
+"""einsum: Einstein summation over any number of operands, with NumPy's full subscript language.
+
+Subscripts are checked for syntax when the graph is built (``subscripts_attr``)
+and against the operands' shapes by the shape rule. ``plan`` rewrites them
+with every ellipsis spelled out as letters, which is what the VJP works on:
+the cotangent of operand ``i`` is another einsum of ``g`` with the other
+operands, broadcast over letters only ``i`` has, summed where ``i`` was
+broadcast (size 1), and put back on the diagonal where ``i`` repeats a letter.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.attrs import subscripts_attr
+from engine.errors import ShapeError
+from engine.registry import VJP, defop, shape_of
+from engine.shapes import Shape
+
+__all__ = ["plan"]
+
+
+def _expand(terms: list[str], shapes: Sequence[Shape], fresh: str) -> tuple[list[str], str]:
+    """Replace each ellipsis by letters for the broadcast axes (right-aligned); return the terms and those letters."""
+    ranks = [len(s) - (len(t) - 3) for t, s in zip(terms, shapes, strict=True) if "..." in t]
+    n_ell = max(ranks, default=0)
+    if n_ell > len(fresh):
+        raise ShapeError("einsum: too many axes under '...' (letters exhausted)")
+    ell = fresh[:n_ell]
+    out = []
+    for i, (t, s) in enumerate(zip(terms, shapes, strict=True)):
+        k = len(s) - (len(t) - 3) if "..." in t else 0
+        if k < 0 or ("..." not in t and len(t) != len(s)):
+            named = len(t) - 3 * ("..." in t)
+            raise ShapeError(f"einsum: operand {i} has shape {list(s)} but subscripts {t!r} name {named} axes")
+        out.append(t.replace("...", ell[n_ell - k:]))
+    return out, ell
+
+
+def _sizes(terms: list[str], shapes: Sequence[Shape]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for i, (t, s) in enumerate(zip(terms, shapes, strict=True)):
+        own: dict[str, int] = {}
+        for c, n in zip(t, s, strict=True):
+            if own.setdefault(c, n) != n:
+                raise ShapeError(f"einsum: operand {i} repeats index '{c}' over axes of sizes {own[c]} and {n}")
+            if sizes.get(c, 1) == 1:
+                sizes[c] = n
+            elif n not in (1, sizes[c]):
+                raise ShapeError(f"einsum: index '{c}' has size {sizes[c]} in one operand and {n} in operand {i}")
+    return sizes
+
+
+def plan(subscripts: str, shapes: Sequence[Shape]) -> tuple[list[str], str, dict[str, int]]:
+    """Explicit per-operand letters, output letters and each letter's size; ``ShapeError`` if they do not fit."""
+    lhs, arrow, out = subscripts.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ShapeError(f"einsum: subscripts {subscripts!r} name {len(terms)} operand(s), got {len(shapes)}")
+    fresh = "".join(c for c in string.ascii_letters if c not in subscripts)
+    terms, ell = _expand(terms, shapes, fresh)
+    if not arrow:  # NumPy's implicit mode: broadcast axes, then the letters used once, in ASCII order
+        counts = Counter(lhs.replace("...", "").replace(",", ""))
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1))
+    elif "..." in out:
+        out = out.replace("...", ell)
+    elif any(c not in out for c in ell):
+        raise ShapeError("einsum: the operands have axes under '...' but the output has no '...'")
+    letters = set("".join(terms))
+    for c in out:
+        if c not in letters or out.count(c) > 1:
+            raise ShapeError(f"einsum: output index '{c}' must appear once in the output and in some operand")
+    return terms, out, _sizes(terms, shapes)
+
+
+def _forward(*operands: Any, subscripts: str) -> Any:
+    return np.einsum(subscripts, *operands, optimize=len(operands) > 2)
+
+
+def _shape(*shapes: Shape, subscripts: str) -> Shape:
+    _, out, sizes = plan(subscripts, shapes)
+    return tuple(sizes[c] for c in out)
+
+
+def _cost(out: Shape, *shapes: Shape, subscripts: str) -> int:
+    return max(1, math.prod(plan(subscripts, shapes)[2].values()))
+
+
+def _diagonal(r: Any, term: str, unique: str, own: dict[str, int]) -> Any:
+    """Put ``r`` (one axis per distinct letter) on the diagonal of a term that repeats letters."""
+    spare = iter(c for c in string.ascii_letters if c not in unique)
+    seen: set[str] = set()
+    target, eyes, eye_terms = "", [], []
+    for c in term:
+        if c in seen:
+            f = next(spare)
+            target += f
+            eye_terms.append(c + f)
+            eyes.append(np.eye(own[c], dtype=bool))
+        else:
+            seen.add(c)
+            target += c
+    return np.einsum(",".join([unique, *eye_terms]) + "->" + target, r, *eyes)
+
+
+def _vjp(i: int) -> VJP:
+    def vjp(g: Any, ans: Any, *operands: Any, subscripts: str) -> Any:
+        shapes = [shape_of(x) for x in operands]
+        terms, out, sizes = plan(subscripts, shapes)
+        term, others = terms[i], [x for j, x in enumerate(operands) if j != i]
+        other_terms = [t for j, t in enumerate(terms) if j != i]
+        unique = "".join(dict.fromkeys(term))
+        present = set(out).union(*other_terms)
+        kept = "".join(c for c in unique if c in present)
+        r = np.einsum(",".join([out, *other_terms]) + "->" + kept, g, *others)
+        missing = tuple(k for k, c in enumerate(unique) if c not in present)
+        if missing:
+            r = np.expand_dims(r, axis=missing)
+        full = tuple(sizes[c] for c in unique)
+        if shape_of(r) != full:
+            r = np.broadcast_to(r, full)
+        own = {c: shapes[i][term.index(c)] for c in unique}
+        squash = tuple(k for k, c in enumerate(unique) if own[c] == 1 and sizes[c] != 1)
+        if squash:
+            r = np.sum(r, axis=squash, keepdims=True)
+        return _diagonal(r, term, unique, own) if len(unique) != len(term) else r
+
+    return vjp
+
+
+defop("einsum", _forward, shape=_shape, cost=_cost, attrs=(subscripts_attr(),), arity=(1, None),
+      variadic_vjp=_vjp, numpy=(np.einsum,),
+      doc="Einstein summation (NumPy's subscripts, '...' included); multilinear, so smooth everywhere")

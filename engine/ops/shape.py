@@ -1,0 +1,94 @@
+"""Shape ops: reshape expand_dims squeeze broadcast_to concatenate stack flip.
+
+All are linear; their VJPs move ``g`` back into the input's layout
+(``reshape``, ``unbroadcast``, slicing, ``flip``). getitem and take live in
+``engine.ops.indexing``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine import shapes
+from engine.attrs import axes_attr, axis_attr, nonempty_axes_attr, optional_axis_attr, shape_attr
+from engine.errors import ShapeError
+from engine.registry import VJP, defop, shape_of, size_of, unbroadcast
+from engine.shapes import Shape, normalize_axes, normalize_axis
+
+
+def _back_to_input(g: Any, ans: Any, x: Any, **_: Any) -> Any:
+    return np.reshape(g, shape_of(x))
+
+
+def _concatenate_shape(*xs: Shape, axis: int | None = 0) -> Shape:
+    if axis is None:
+        return (sum(size_of(x) for x in xs),)
+    first = xs[0]
+    if not first:
+        raise ShapeError("concatenate: zero-dimensional arrays cannot be concatenated; use stack")
+    ax = normalize_axis(axis, len(first))
+    for i, x in enumerate(xs):
+        if len(x) != len(first) or any(n != m for k, (n, m) in enumerate(zip(x, first, strict=True)) if k != ax):
+            raise ShapeError(
+                f"concatenate: array {i} has shape {list(x)}, which differs from {list(first)} outside axis {axis}"
+            )
+    return (*first[:ax], sum(x[ax] for x in xs), *first[ax + 1:])
+
+
+def _concatenate_vjp(i: int) -> VJP:
+    def vjp(g: Any, ans: Any, *xs: Any, axis: int | None = 0) -> Any:
+        sizes = [size_of(shape_of(x)) if axis is None else shape_of(x)[axis] for x in xs]
+        start = sum(sizes[:i])
+        if axis is None:
+            return np.reshape(g[start: start + sizes[i]], shape_of(xs[i]))
+        ax = normalize_axis(axis, len(shape_of(g)))
+        return g[(slice(None),) * ax + (slice(start, start + sizes[i]),)]
+
+    return vjp
+
+
+def _stack_shape(*xs: Shape, axis: int = 0) -> Shape:
+    for i, x in enumerate(xs):
+        if x != xs[0]:
+            raise ShapeError(f"stack: all arrays need the same shape; array {i} has {list(x)}, array 0 {list(xs[0])}")
+    ax = normalize_axis(axis, len(xs[0]) + 1)
+    return (*xs[0][:ax], len(xs), *xs[0][ax:])
+
+
+def _stack_vjp(i: int) -> VJP:
+    def vjp(g: Any, ans: Any, *xs: Any, axis: int = 0) -> Any:
+        return g[(slice(None),) * normalize_axis(axis, len(shape_of(g))) + (i,)]
+
+    return vjp
+
+
+def _flip_shape(x: Shape, *, axis: Any = None) -> Shape:
+    normalize_axes(axis, len(x))
+    return tuple(x)
+
+
+defop("reshape", np.reshape, (_back_to_input,), shape=shapes.reshape,
+      attrs=(shape_attr("shape", allow_minus_one=True, doc="the new shape; one size may be -1"),),
+      numpy=(np.reshape,), doc="same data in a new shape (one size may be -1); linear")
+defop("expand_dims", np.expand_dims, (_back_to_input,), shape=shapes.expand_dims,
+      attrs=(nonempty_axes_attr("axis", doc="where the new size-1 axes go (counted in the output)"),),
+      numpy=(np.expand_dims,), doc="insert size-1 axes; linear")
+defop("squeeze", np.squeeze, (_back_to_input,), shape=shapes.squeeze,
+      attrs=(axes_attr("axis", doc="size-1 axes to drop; null drops all"),),
+      numpy=(np.squeeze,), doc="drop size-1 axes; linear")
+defop("broadcast_to", np.broadcast_to, (lambda g, ans, x, shape: unbroadcast(g, x),), shape=shapes.broadcast_to,
+      attrs=(shape_attr("shape"),), numpy=(np.broadcast_to,),
+      doc="repeat x along size-1 and new leading axes; gradient sums them back")
+defop("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis), shape=_concatenate_shape,
+      attrs=(optional_axis_attr("axis", 0, doc="the axis to join along; null flattens every input first"),),
+      arity=(1, None), variadic_vjp=_concatenate_vjp, numpy=(np.concatenate,),
+      doc="join arrays along an existing axis; gradient is the matching slice")
+defop("stack", lambda *xs, axis=0: np.stack(xs, axis=axis), shape=_stack_shape,
+      attrs=(axis_attr("axis", 0, doc="position of the new axis in the output"),),
+      arity=(1, None), variadic_vjp=_stack_vjp, numpy=(np.stack,),
+      doc="join equal-shaped arrays along a new axis; gradient is the matching slice")
+defop("flip", np.flip, (lambda g, ans, x, axis=None: np.flip(g, axis=axis),), shape=_flip_shape,
+      attrs=(axes_attr("axis", doc="axes to reverse; null reverses all"),), numpy=(np.flip,),
+      doc="reverse the order of elements along axes; linear")

@@ -1,0 +1,45 @@
+"""Unary math: exp expm1 log log1p sqrt square reciprocal absolute sign and the (inverse/hyperbolic) trigonometry.
+
+Every VJP is an expression in registered ops, so a recorded backward pass
+can be differentiated again. Outside its domain an op's value and gradient
+are NaN/inf exactly as NumPy computes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.registry import defop
+from engine.shapes import same
+
+
+def zeros_like_g(g: Any) -> Any:
+    """Zeros of ``g``'s shape and dtype, even where ``g`` is inf or NaN (``0 * g`` would not be)."""
+    return np.where(True, 0, g)
+
+
+def _unary(name: str, ufunc: Any, vjp: Any, doc: str, aliases: tuple[str, ...] = ()) -> None:
+    defop(name, ufunc, (vjp,), shape=same, numpy=(ufunc,), doc=doc, aliases=aliases)
+
+
+_unary("exp", np.exp, lambda g, ans, x: g * ans, "e**x; smooth everywhere")
+_unary("expm1", np.expm1, lambda g, ans, x: g * (ans + 1), "e**x - 1, accurate near 0; smooth everywhere")
+_unary("log", np.log, lambda g, ans, x: g / x, "natural log; gradient 1/x (inf at 0, NaN-valued below)")
+_unary("log1p", np.log1p, lambda g, ans, x: g / (1 + x), "log(1 + x), accurate near 0; gradient 1/(1+x)")
+_unary("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans), "square root; gradient at 0 is inf (TensorFlow)")
+_unary("square", np.square, lambda g, ans, x: g * (2 * x), "x**2; smooth everywhere")
+_unary("reciprocal", np.reciprocal, lambda g, ans, x: -g * ans * ans, "1/x; gradient -1/x**2 (inf at 0)")
+_unary("absolute", np.absolute, lambda g, ans, x: g * np.sign(x),
+       "|x|; gradient sign(x), so 0 at x == 0 (TensorFlow)", aliases=("abs",))
+_unary("sign", np.sign, lambda g, ans, x: zeros_like_g(g), "-1, 0 or 1; gradient 0 everywhere, 0 included (TensorFlow)")
+_unary("sin", np.sin, lambda g, ans, x: g * np.cos(x), "sine; smooth everywhere")
+_unary("cos", np.cos, lambda g, ans, x: -g * np.sin(x), "cosine; smooth everywhere")
+_unary("tan", np.tan, lambda g, ans, x: g * (1 + ans * ans), "tangent; gradient 1 + tan(x)**2")
+_unary("arcsin", np.arcsin, lambda g, ans, x: g / np.sqrt(1 - x * x), "inverse sine; gradient inf at +-1")
+_unary("arccos", np.arccos, lambda g, ans, x: -g / np.sqrt(1 - x * x), "inverse cosine; gradient -inf at +-1")
+_unary("arctan", np.arctan, lambda g, ans, x: g / (1 + x * x), "inverse tangent; smooth everywhere")
+_unary("sinh", np.sinh, lambda g, ans, x: g * np.cosh(x), "hyperbolic sine; smooth everywhere")
+_unary("cosh", np.cosh, lambda g, ans, x: g * np.sinh(x), "hyperbolic cosine; smooth everywhere")
+_unary("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), "hyperbolic tangent; smooth everywhere")

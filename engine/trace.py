@@ -1,0 +1,95 @@
+"""Symbolic tracing: record a plain NumPy function once, as a JSON graph.
+
+The SDK sends the graph to a service and afterwards only arguments. The
+function is called with value-less ``Tensor``s, so every operation only
+appends a node; Python control flow on values raises ``TracingError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.errors import TracingError
+from engine.graph import tape_to_json
+from engine.params import positional_names
+from engine.tape import Tape
+from engine.tensor import Tensor
+from engine.tree import Rebuild, flatten
+
+__all__ = ["Traced", "input_names", "positional_names", "tape_to_graph", "trace"]
+
+_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")  # the graph format's ids
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A traced function: its JSON ``graph`` and how to rebuild its output structure from leaves."""
+
+    graph: dict[str, Any]
+    structured: bool
+    rebuild: Rebuild
+    n_outputs: int
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i if isinstance(i, str) else i["name"] for i in self.graph["inputs"]]
+
+
+def trace(f: Callable[..., Any], n_args: int) -> Traced:
+    """Record ``f`` called with ``n_args`` symbolic arguments."""
+    names = input_names(positional_names(f) or [], n_args)
+    tape = Tape(symbolic=True)
+    xs = [Tensor(tape, tape.new_slot(None), None) for _ in range(n_args)]
+    out = f(*xs)
+    if out is None:
+        raise ValueError("Cannot differentiate a function that returns None; "
+                         "did you forget to return a value from f?")
+    leaves, rebuild, structured = flatten(out)
+    slots = []
+    for leaf in leaves:
+        # An output that does not depend on the inputs is a constant of the graph (as eagerly: no gradient).
+        slots.append(leaf._slot if isinstance(leaf, Tensor) and leaf._tape is tape else tape.new_slot(leaf))
+    graph = tape_to_graph(tape, names, slots, structured)
+    return Traced(graph, structured, rebuild, len(leaves))
+
+
+def input_names(names: list[str], n_args: int) -> list[str]:
+    """``f``'s parameter names for ``n_args`` inputs: ``x<i>`` where a name is missing or not a valid id."""
+    out = [n if _ID.fullmatch(n) else "" for n in names[:n_args]]
+    out += [""] * (n_args - len(out))
+    taken = set(out)
+    for i, n in enumerate(out):
+        if not n:
+            k = i
+            while f"x{k}" in taken:
+                k += n_args
+            out[i] = f"x{k}"
+            taken.add(out[i])
+    return out
+
+
+def tape_to_graph(tape: Tape, names: list[str], outputs: list[int], as_list: bool) -> dict[str, Any]:
+    """Serialise a symbolic tape (inputs are its first ``len(names)`` slots) to the JSON graph format."""
+    produced = {node.out for node in tape.nodes}
+    constants: dict[int, Any] = {}
+    for slot in range(len(names), len(tape.values)):
+        if slot not in produced:
+            constants[slot] = _constant(tape.values[slot])
+    return tape_to_json(names, tape.nodes, constants, outputs, as_list)
+
+
+def _constant(value: Any) -> Any:
+    """A captured constant as the graph format holds it: a Python float or a float array."""
+    if isinstance(value, Tensor):
+        raise TracingError("a value traced by an enclosing gradient cannot be captured by a remote function")
+    if isinstance(value, bool | int | float) and not isinstance(value, np.generic):
+        return float(value)
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TracingError(f"a constant of dtype {arr.dtype} cannot be sent; use numbers or float arrays")
+    return arr if arr.dtype in (np.float64, np.float32) else arr.astype(np.float64)

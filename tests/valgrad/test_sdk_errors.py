@@ -1,0 +1,132 @@
+"""Every status maps to its error class with the problem details; httpx exceptions never leak."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+import valgrad
+from valgrad.errors import status_error_class
+
+URL = "http://valgrad.test"
+
+
+def problem(status: int, code: str, detail: str, pointer: str | None = None) -> httpx.Response:
+    body: dict[str, Any] = {"type": f"https://valgrad.dev/problems/{code}", "title": code.replace("_", " "),
+                            "status": status, "code": code, "detail": detail}
+    if pointer:
+        body["pointer"] = pointer
+    return httpx.Response(status, json=body, headers={"content-type": "application/problem+json"})
+
+
+def client_for(handler: Any, **kwargs: Any) -> valgrad.Client:
+    return valgrad.Client(URL, max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+                          **kwargs)
+
+
+STATUS_CLASSES = [
+    (400, valgrad.BadRequestError),
+    (401, valgrad.AuthenticationError),
+    (403, valgrad.APIStatusError),
+    (404, valgrad.NotFoundError),
+    (408, valgrad.APIStatusError),
+    (409, valgrad.APIStatusError),
+    (413, valgrad.PayloadTooLargeError),
+    (422, valgrad.UnprocessableEntityError),
+    (429, valgrad.RateLimitError),
+    (500, valgrad.InternalServerError),
+    (502, valgrad.InternalServerError),
+    (503, valgrad.ServiceUnavailableError),
+    (504, valgrad.InternalServerError),
+]
+
+
+@pytest.mark.parametrize(("status", "cls"), STATUS_CLASSES)
+def test_status_maps_to_exactly_its_class(status: int, cls: type[Exception]) -> None:
+    assert status_error_class(status) is cls
+
+
+@pytest.mark.parametrize(("status", "cls"), STATUS_CLASSES)
+def test_error_response_raises_its_class_with_problem_details(status: int, cls: type[Exception]) -> None:
+    client = client_for(lambda request: problem(status, "some_code", "what went wrong", "/args/1"))
+    with pytest.raises(cls) as info:
+        client.ops()
+    err = info.value
+    assert type(err) is cls
+    assert isinstance(err, valgrad.APIStatusError) and isinstance(err, valgrad.APIError)
+    assert (err.status, err.code, err.detail, err.pointer) == (status, "some_code", "what went wrong", "/args/1")
+    assert "what went wrong" in str(err) and "/args/1" in str(err)
+
+
+def test_unprocessable_entity_is_a_value_error() -> None:
+    client = client_for(lambda request: problem(422, "invalid_params", "params must be all strings"))
+    with pytest.raises(ValueError, match="params must be all strings"):
+        client.health()
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 413, 429, 500, 503])
+def test_other_errors_are_not_value_errors(status: int) -> None:
+    client = client_for(lambda request: problem(status, "x", "y"))
+    with pytest.raises(valgrad.APIStatusError) as info:
+        client.health()
+    assert not isinstance(info.value, ValueError)
+
+
+def test_error_without_problem_details_uses_the_body_text() -> None:
+    client = client_for(lambda request: httpx.Response(502, text="<html>Bad Gateway</html>"))
+    with pytest.raises(valgrad.InternalServerError) as info:
+        client.health()
+    assert info.value.code == "http_502" and "Bad Gateway" in info.value.detail and info.value.pointer is None
+
+
+def raise_(exc: Exception) -> Any:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+    return handler
+
+
+@pytest.mark.parametrize(("exc", "cls"), [
+    (httpx.ConnectError("refused"), valgrad.APIConnectionError),
+    (httpx.ReadError("reset"), valgrad.APIConnectionError),
+    (httpx.RemoteProtocolError("garbage"), valgrad.APIConnectionError),
+    (httpx.ConnectTimeout("slow connect"), valgrad.APITimeoutError),
+    (httpx.ReadTimeout("slow read"), valgrad.APITimeoutError),
+    (httpx.PoolTimeout("pool"), valgrad.APITimeoutError),
+])
+def test_transport_failures_are_wrapped(exc: Exception, cls: type[Exception]) -> None:
+    with pytest.raises(cls) as info:
+        client_for(raise_(exc)).health()
+    assert type(info.value) is cls and not isinstance(info.value, httpx.HTTPError)
+    assert info.value.__cause__ is exc
+
+
+def test_async_transport_failures_are_wrapped() -> None:
+    async def main() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(raise_(httpx.ReadTimeout("slow"))))
+        async with valgrad.AsyncClient(URL, max_retries=0, http_client=http) as client:
+            await client.health()
+    with pytest.raises(valgrad.APITimeoutError):
+        asyncio.run(main())
+
+
+def test_async_error_response_raises_its_class() -> None:
+    async def main() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: problem(413, "payload_too_large", "big")))
+        async with valgrad.AsyncClient(URL, max_retries=0, http_client=http) as client:
+            await client.ops()
+    with pytest.raises(valgrad.PayloadTooLargeError, match="big"):
+        asyncio.run(main())
+
+
+def test_success_that_is_not_json_is_a_response_error() -> None:
+    with pytest.raises(valgrad.APIResponseError):
+        client_for(lambda request: httpx.Response(200, text="not json")).health()
+
+
+def test_success_with_malformed_tensors_is_a_response_error() -> None:
+    client = client_for(lambda request: httpx.Response(200, json={"value": {"dtype": "int8"}, "gradients": []}))
+    with pytest.raises(valgrad.APIResponseError):
+        client.value_and_gradients({"inputs": ["x"], "expression": "x"}, [1.0])

@@ -1,0 +1,137 @@
+"""The SDK against live uvicorn processes on 127.0.0.1: one server, two behind round-robin, restarts, asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import numpy as np
+from sdk_harness import AsyncRoundRobin, LiveServer, Retarget, RoundRobin, assert_same
+
+import valgrad
+
+FAST = valgrad.Backoff(base=0.02, cap=0.1)
+
+
+def test_seed_example_runs_unchanged(live: LiveServer) -> None:
+    url = live.url
+    tfe = valgrad.Client(url)
+
+    def f(x, y):  # type: ignore[no-untyped-def]
+        return x * x * x * y - x * y * y
+
+    val_grads_fn = tfe.value_and_gradients_function(f)
+    x = 2.0
+    y = 3.0
+    f_val, (x_grad, y_grad) = val_grads_fn(x, y)
+    assert f_val.numpy() == 2.0 * 2.0 * 2.0 * 3.0 - 2.0 * 3.0 * 3.0
+    assert x_grad.numpy() == 3.0 * 2.0 * 2.0 * 3.0 - 3.0 * 3.0
+    assert y_grad.numpy() == 2.0 * 2.0 * 2.0 - 2.0 * 2.0 * 3.0
+
+    val_ygrad_fn = tfe.value_and_gradients_function(f, params=[1])
+    f_val, (y_grad,) = val_ygrad_fn(x, y)
+    assert f_val.numpy() == 2.0 * 2.0 * 2.0 * 3.0 - 2.0 * 3.0 * 3.0
+    assert y_grad.numpy() == 2.0 * 2.0 * 2.0 - 2.0 * 2.0 * 3.0
+
+    f_val, (x_grad, y_grad) = valgrad.value_and_gradients_function(f)(2.0, 3.0)
+    assert f_val.numpy() == 6.0 and x_grad.numpy() == 27.0 and y_grad.numpy() == -4.0
+
+
+def test_design_example_with_env_url(live: LiveServer, monkeypatch: Any) -> None:
+    monkeypatch.setenv("VALGRAD_URL", live.url)
+    rng = np.random.default_rng(1)
+    w0, x0 = rng.normal(size=(4, 2)), rng.normal(size=(3, 4))
+    with valgrad.Client() as client:
+        g = client.value_and_gradients_function(lambda w, x: np.sum(np.tanh(x @ w)), params=["w"])
+        value, (dw,) = g(w0, x0)
+    local_value, (local_dw,) = valgrad.value_and_gradients_function(
+        lambda w, x: np.sum(np.tanh(x @ w)), params=["w"])(w0, x0)
+    np.testing.assert_allclose(value.numpy(), local_value.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(dw.numpy(), local_dw.numpy(), rtol=1e-12)
+
+
+FUNCTIONS: list[tuple[Callable[..., Any], Callable[[int], tuple[Any, ...]]]] = [
+    (lambda x, y: x * x * x * y - x * y * y, lambda i: (float(i), 3.0)),
+    (lambda x, y: [np.sum(x * y, axis=0), np.tanh(y)], lambda i: (np.full((2, 3), i + 1.0), np.ones(3) * i)),
+    (lambda x: {"sq": x @ x.T, "first": x[0]}, lambda i: (np.arange(6.0).reshape(2, 3) + i,)),
+]
+
+
+def check_against_local(f: Any, args: tuple[Any, ...], remote: Any) -> None:
+    assert_same(valgrad.value_and_gradients_function(f)(*args), remote)
+
+
+def test_every_call_succeeds_behind_strict_round_robin(live_pair: tuple[LiveServer, LiveServer]) -> None:
+    balancer = RoundRobin([s.url for s in live_pair])
+    with httpx.Client(transport=balancer) as http:
+        client = valgrad.Client(live_pair[0].url, http_client=http, max_retries=0)
+        for f, make_args in FUNCTIONS:
+            g = client.value_and_gradients_function(f)
+            for i in range(5):
+                check_against_local(f, make_args(i), g(*make_args(i)))
+    assert {server for server, *_ in balancer.log} == {0, 1}
+    assert any(status == 404 for *_, status in balancer.log)  # misses happened and were never surfaced
+    assert all(status in (200, 201, 404) for *_, status in balancer.log)
+
+
+def test_async_client_under_gather_of_50_calls(live_pair: tuple[LiveServer, LiveServer]) -> None:
+    f = FUNCTIONS[1][0]
+    make_args = FUNCTIONS[1][1]
+
+    balancer = AsyncRoundRobin([Retarget(s.url) for s in live_pair])
+
+    async def main() -> list[Any]:
+        async with httpx.AsyncClient(transport=balancer) as http, \
+                valgrad.AsyncClient(live_pair[0].url, http_client=http, backoff=FAST) as client:
+            g = client.value_and_gradients_function(f)
+            return list(await asyncio.gather(*(g(*make_args(i)) for i in range(50))))
+
+    results = asyncio.run(main())
+    assert len(results) == 50
+    # concurrent first calls do not all register: one registers, the others go one-shot meanwhile
+    registered = [status for _, _, path, status in balancer.log if path == "/v1/functions"]
+    assert len([status for status in registered if status in (200, 201)]) == 1  # 503s (load shed) are retried
+    for i, remote in enumerate(results):
+        check_against_local(f, make_args(i), remote)
+
+
+def test_server_restarted_mid_sequence(live_pair: tuple[LiveServer, LiveServer]) -> None:
+    """A restarted replica has lost its cache: the by-id call misses and the SDK resends the function."""
+    server = live_pair[1]
+    log: list[tuple[str, str, int]] = []
+    hooks = {"response": [lambda r: log.append((r.request.method, r.request.url.path, r.status_code))]}
+    f, make_args = FUNCTIONS[0]
+    with httpx.Client(event_hooks=hooks) as http:
+        g = valgrad.Client(server.url, http_client=http, backoff=FAST).value_and_gradients_function(f)
+        for i in range(3):
+            check_against_local(f, make_args(i), g(*make_args(i)))
+        assert all(status in (200, 201) for *_, status in log)
+        server.restart()
+        del log[:]
+        for i in range(3, 6):
+            check_against_local(f, make_args(i), g(*make_args(i)))
+    one_shot, by_id = "/v1/value-and-gradients", "/v1/functions/"
+    # the miss is answered by a one-shot; the next call is sent whole too, then by id again (cached)
+    assert [(path.startswith(by_id), path == one_shot, status) for _, path, status in log] == [
+        (True, False, 404), (False, True, 200), (False, True, 200), (True, False, 200)]
+
+
+def test_replica_down_then_back_under_round_robin(live_pair: tuple[LiveServer, LiveServer]) -> None:
+    """Connection errors are retried (onto the next replica); a replica back up without the function still works."""
+    down = live_pair[1]
+    balancer = RoundRobin([s.url for s in live_pair])
+    f, make_args = FUNCTIONS[0]
+    with httpx.Client(transport=balancer) as http:
+        g = valgrad.Client(live_pair[0].url, http_client=http, backoff=FAST).value_and_gradients_function(f)
+        check_against_local(f, make_args(0), g(*make_args(0)))
+        down.stop()
+        try:
+            for i in range(1, 5):
+                check_against_local(f, make_args(i), g(*make_args(i)))
+        finally:
+            down.start()
+        for i in range(5, 9):
+            check_against_local(f, make_args(i), g(*make_args(i)))
+    assert any(status == 0 for *_, status in balancer.log)  # refused connections happened

@@ -1,0 +1,59 @@
+"""valgrad: value and gradients of a function, in-process or from a valgrad service.
+
+The local API reproduces TF r1.15's ``tf.contrib.eager.value_and_gradients_function``::
+
+    import valgrad
+    def f(x, y):
+        return x * x * x * y - x * y * y
+    value, (dx, dy) = valgrad.value_and_gradients_function(f)(2.0, 3.0)   # 6.0, (27.0, -4.0)
+"""
+
+from engine.api import Array, gradients_function, value_and_gradients, value_and_gradients_function
+from engine.errors import EngineError, TracingError
+from valgrad._base import Backoff
+from valgrad.async_client import AsyncClient
+from valgrad.client import Client
+from valgrad.errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ServiceUnavailableError,
+    UnprocessableEntityError,
+    ValgradError,
+)
+from valgrad.remote import FunctionHandle
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Array",
+    "AsyncClient",
+    "AuthenticationError",
+    "Backoff",
+    "BadRequestError",
+    "Client",
+    "EngineError",
+    "FunctionHandle",
+    "InternalServerError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RateLimitError",
+    "ServiceUnavailableError",
+    "TracingError",
+    "UnprocessableEntityError",
+    "ValgradError",
+    "gradients_function",
+    "value_and_gradients",
+    "value_and_gradients_function",
+]

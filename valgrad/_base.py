@@ -1,0 +1,236 @@
+"""What ``Client`` and ``AsyncClient`` share: configuration, retries and every exchange, free of I/O.
+
+Each exchange is a generator that yields effects (``Send`` a request,
+``Sleep`` before a retry) and receives the ``httpx.Response`` (or has an
+``APIConnectionError`` thrown in); the two clients differ only in the small
+loop that performs the effects, synchronously or with ``await``. So the
+retry policy, the register-then-call-by-id flow and the one-shot fallback
+on a replica that lacks a function are written once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import importlib.metadata
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from valgrad.errors import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    NotFoundError,
+    ValgradError,
+    error_for_response,
+)
+from valgrad.remote import FunctionHandle, RemoteFunction, Spec, request_body, spec_of
+
+__all__ = ["DEFAULT_TIMEOUT", "BaseClient", "Flow", "Send", "Sleep", "parse_retry_after"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Perform one HTTP request; the flow receives the response."""
+
+    method: str
+    path: str
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait before retrying."""
+
+    seconds: float
+
+
+Flow = Generator[Send | Sleep, Any, T]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Retry delays: ``base * 2**attempt`` capped at ``cap``, up to ``jitter`` of it removed at random.
+
+    A ``Retry-After`` header (RFC 9110 §10.2.3) replaces the computed delay when it
+    asks for at most ``max_retry_after`` seconds (a longer ask is not waited out);
+    up to ``jitter`` of it is added at random, so clients shed together by an
+    overloaded server do not all come back in the same instant.
+    """
+
+    base: float = 0.5
+    cap: float = 8.0
+    jitter: float = 0.25
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: str | None = None, now: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt + 1``."""
+        hinted = parse_retry_after(retry_after, now)
+        if hinted is not None and hinted <= self.max_retry_after:
+            return hinted * (1.0 + self.jitter * random.random())
+        return min(self.base * 2.0**attempt, self.cap) * (1.0 - self.jitter * random.random())
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` value: delay-seconds or an HTTP-date; None if unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)  # fractions too: some servers send them
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return max(seconds, 0.0) if when.tzinfo is not None else None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _retryable(status: int) -> bool:
+    # Every valgrad request is idempotent (evaluation is pure, registration is keyed by content).
+    return status in (408, 429) or status >= 500
+
+
+def _dumps(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("valgrad")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def _resolve_url(base_url: str | None) -> str:
+    url = base_url or os.environ.get("VALGRAD_URL")
+    if not url:
+        raise ValgradError("no service URL: pass base_url or set VALGRAD_URL")
+    if not url.startswith(("http://", "https://")):
+        raise ValgradError(f"the service URL must start with http:// or https://, got {url!r}")
+    return url.rstrip("/")
+
+
+class BaseClient:
+    """Configuration and I/O-free flows; subclasses run flows with their httpx client."""
+
+    def __init__(self, base_url: str | None, *, api_key: str | None, timeout: float | httpx.Timeout | None,
+                 max_retries: int, backoff: Backoff | None) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.base_url = _resolve_url(base_url)
+        self.api_key = api_key if api_key is not None else os.environ.get("VALGRAD_API_KEY")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff or Backoff()
+        self._headers = {"Accept": "application/json", "Content-Type": "application/json",
+                         "User-Agent": f"valgrad-python/{_version()}"}
+        if self.api_key:
+            self._headers["Authorization"] = f"Bearer {self.api_key}"
+
+    # -- what the I/O loops call ----------------------------------------------------------------
+
+    def _build(self, http: httpx.Client | httpx.AsyncClient, send: Send) -> httpx.Request:
+        timeout: Any = httpx.USE_CLIENT_DEFAULT if self.timeout is None else self.timeout
+        return http.build_request(send.method, self.base_url + send.path, content=send.body,
+                                  headers=self._headers, timeout=timeout)
+
+    @staticmethod
+    def _connection_error(exc: Exception) -> APIConnectionError:
+        """An httpx failure as the SDK's error, chained so the cause stays visible."""
+        cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+        err = cls(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        err.__cause__ = exc
+        return err
+
+    # -- flows --------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> Flow[Any]:
+        """One request with retries on connection errors, 408, 429 and 5xx; returns the JSON body."""
+        attempt = 0
+        while True:
+            try:
+                response: httpx.Response = yield Send(method, path, body)
+            except APIConnectionError:
+                if attempt >= self.max_retries:
+                    raise
+                yield Sleep(self.backoff.delay(attempt))
+                attempt += 1
+                continue
+            if response.is_success:
+                try:
+                    return response.json()
+                except ValueError as e:
+                    raise APIResponseError(f"the service sent invalid JSON ({e})") from None
+            if attempt >= self.max_retries or not _retryable(response.status_code):
+                raise error_for_response(response)
+            yield Sleep(self.backoff.delay(attempt, response.headers.get("retry-after")))
+            attempt += 1
+
+    def _health(self) -> Flow[Any]:
+        return (yield from self._request("GET", "/healthz"))
+
+    def _ops(self) -> Flow[Any]:
+        return (yield from self._request("GET", "/v1/ops"))
+
+    def _get_function(self, function_id: str) -> Flow[Any]:
+        return (yield from self._request("GET", f"/v1/functions/{quote(function_id, safe=':')}"))
+
+    def _register(self, function: Any) -> Flow[FunctionHandle]:
+        graph = spec_of(function).function
+        answer = yield from self._request("POST", "/v1/functions", _dumps({"function": graph}))
+        return FunctionHandle.from_answer(answer, graph)
+
+    def _evaluate(self, function_id: str | None, function: Mapping[str, Any],
+                  body: dict[str, Any]) -> Flow[tuple[Any, bool]]:
+        """Evaluate by id; if this replica lacks the function, send it whole. Returns (payload, missed)."""
+        if function_id is not None:
+            path = f"/v1/functions/{quote(function_id, safe=':')}/value-and-gradients"
+            try:
+                return (yield from self._request("POST", path, _dumps(body))), False
+            except NotFoundError as e:
+                if e.code != "unknown_function":
+                    raise
+        payload = yield from self._request("POST", "/v1/value-and-gradients", _dumps({"function": function, **body}))
+        return payload, function_id is not None
+
+    def _value_and_gradients(self, function: Any, args: Sequence[Any] | Mapping[str, Any], params: Any,
+                             dy: Any, unconnected_gradients: str) -> Flow[tuple[Any, list[Any]]]:
+        spec: Spec = spec_of(function, args)
+        body = request_body(spec, args, spec.positions(params, args), dy, unconnected_gradients)
+        payload, _ = yield from self._evaluate(spec.function_id, spec.function, body)
+        return spec.decode(payload)
+
+    def _call(self, remote: RemoteFunction, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Flow[tuple[Any, list[Any]]]:
+        """One call of a remote function: register once per arity, then send only arguments.
+
+        After a miss the next call is sent whole too: behind a round-robin balancer
+        it lands on another replica, which learns the function, so misses die out
+        instead of recurring on every call.
+        """
+        entry, body = remote.prepare(args, kwargs)
+        if entry.function_id is None and not entry.registering:
+            entry.registering = True  # concurrent first calls go one-shot instead of registering again
+            try:
+                handle = yield from self._register(entry.spec.function)
+                entry.function_id = handle.id
+            finally:
+                entry.registering = False
+        function_id = None if entry.teach else entry.function_id
+        entry.teach = False
+        payload, missed = yield from self._evaluate(function_id, entry.spec.function, body)
+        entry.teach = entry.teach or missed
+        return entry.spec.decode(payload)
