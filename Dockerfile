@@ -33,6 +33,7 @@ RUN pip wheel --no-deps --wheel-dir /wheels . \
 
 # ---- runtime: the venv on a slim Python, nothing else ----
 FROM ${PYTHON_IMAGE}
+LABEL org.valgrad.stage=runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1

@@ -17,6 +17,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import problem_response
@@ -33,11 +34,11 @@ error_log = logging.getLogger("valgrad.errors")
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id and any ``extra`` fields."""
 
-    _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+    # uvicorn adds color_message (the message with ANSI colours): not for JSON logs.
+    _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime",
+                                                                                    "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
-        import orjson  # local: logging config may load this class before the app
-
         out: dict[str, Any] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
@@ -100,10 +101,10 @@ class AccessMiddleware:
                                         "was logged (quote the X-Request-ID header when reporting it)")
             await response(scope, receive, send_with_id)
         finally:
-            self._record(scope, status, time.perf_counter() - start)
+            self._record(scope, rid, status, time.perf_counter() - start)
             REQUEST_ID.reset(token)
 
-    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+    def _record(self, scope: Scope, rid: str, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or "unmatched"  # templates keep label cardinality low
         method = scope["method"]
         self.metrics.requests.labels(method, route, str(status)).inc()
@@ -111,5 +112,5 @@ class AccessMiddleware:
         if self.log_requests:
             client = scope.get("client")
             access_log.info("request", extra={
-                "method": method, "path": scope["path"], "route": route, "status": status,
+                "request_id": rid, "method": method, "path": scope["path"], "route": route, "status": status,
                 "duration_ms": round(seconds * 1000, 3), "client": client[0] if client else None})

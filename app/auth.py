@@ -11,9 +11,10 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Request, Security
+from fastapi import Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from app.deps import SettingsDep
 from app.errors import UnauthorizedError
 
 __all__ = ["require_api_key"]
@@ -33,12 +34,12 @@ def _matches(presented: str, keys: list[str]) -> bool:
 
 
 async def require_api_key(
-    request: Request,
+    settings: SettingsDep,
     api_key: Annotated[str | None, Security(_api_key)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
     """Let the request through when keys are off or one of its headers holds a valid key."""
-    keys: list[str] = request.app.state.settings.api_keys
+    keys = settings.api_keys
     if not keys:
         return
     presented = api_key if api_key else (bearer.credentials if bearer else None)

@@ -1,4 +1,4 @@
-"""``valgrad serve``: run the service under uvicorn with uvloop and httptools.
+"""``valgrad serve``: run the service under uvicorn with uvloop and httptools; ``valgrad settings``: list settings.
 
 uvloop and httptools matter: with the plain asyncio loop, ``--workers 2``
 delays every keep-alive response by about 40 ms (uvicorn issue #3149).
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from app.metrics import MULTIPROC_ENV
 from app.settings import Settings
 
-__all__ = ["log_config", "main"]
+__all__ = ["log_config", "main", "settings_table"]
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -46,18 +47,36 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=settings.workers,
                        help=f"worker processes (default {settings.workers})")
     serve.add_argument("--log-level", default=settings.log_level, help=f"log level (default {settings.log_level})")
+    commands.add_parser("settings", help="print the VALGRAD_* environment variables as a Markdown table")
     return parser
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown row: variable, default, meaning (the README's table)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = ",".join(default) if isinstance(default, list) else str(default)
+        if name == "max_concurrency":
+            shown = "2 x CPU count"
+        rows.append(f"| `VALGRAD_{name.upper()}` | {f'`{shown}`' if shown else '(none)'} | {field.description} |")
+    return "\n".join(rows)
 
 
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Run uvicorn on ``app.main:create_app`` until interrupted."""
     import uvicorn
 
+    own_dir = None
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
-        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="valgrad-metrics-")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", access_log=False, log_config=log_config(log_level),
-                log_level=log_level.lower(), proxy_headers=True, server_header=False)
+        own_dir = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="valgrad-metrics-")
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                    loop="uvloop", http="httptools", access_log=False, log_config=log_config(log_level),
+                    log_level=log_level.lower(), proxy_headers=True, server_header=False)
+    finally:
+        if own_dir:
+            shutil.rmtree(own_dir, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -65,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser(Settings()).parse_args(argv)
     if args.command == "serve":
         serve(args.host, args.port, args.workers, args.log_level)
+    elif args.command == "settings":
+        print(settings_table())
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -81,6 +82,7 @@ PROBLEMS: dict[str, Problem] = {
     "invalid_params": Problem(422, "Invalid params"),
     "invalid_dy": Problem(422, "Invalid dy"),
     "too_expensive": Problem(422, "Evaluation too expensive"),
+    "linalg_error": Problem(422, "Linear algebra error"),
     "tracing_error": Problem(422, "Tracing error"),
     "internal_error": Problem(500, "Internal server error"),
     "overloaded": Problem(503, "Server busy"),
@@ -203,6 +205,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(code, detail, headers=exc.headers)
 
 
+async def _linalg_error(request: Request, exc: Exception) -> Response:
+    # NumPy raises LinAlgError for data a client sent (a singular matrix), as TF raises InvalidArgumentError.
+    return problem_response("linalg_error", f"linear algebra failed on the arguments: {exc}")
+
+
 async def _memory_error(request: Request, exc: Exception) -> Response:
     log.warning("out of memory while serving %s", request.url.path)
     return problem_response("out_of_memory", "the server ran out of memory for this request; "
@@ -221,5 +228,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(np.linalg.LinAlgError, _linalg_error)
     app.add_exception_handler(MemoryError, _memory_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -2,9 +2,10 @@
 
 A body is refused on its declared ``Content-Length`` before a byte is read,
 and again on the bytes actually streamed (chunked uploads declare none).
-Evaluations run in worker threads, never on the event loop; when every slot
-is busy a request is refused at once with 503 and ``Retry-After`` rather than
-queued, so a burst cannot build an unbounded backlog (RFC 9110 section 15.6.4).
+Evaluations run in worker threads, never on the event loop. A short, bounded
+queue absorbs bursts; when every slot and queue place is taken a request is
+refused at once with 503 and ``Retry-After`` (RFC 9110 section 15.6.4), so
+load beyond capacity never builds an unbounded backlog.
 """
 
 from __future__ import annotations
@@ -64,29 +65,35 @@ class BodyLimitMiddleware:
 
 
 class Slots:
-    """At most ``size`` evaluations at once, each in a worker thread; the next one gets 503 at once."""
+    """At most ``size`` evaluations at once in worker threads and ``queue`` more waiting; beyond that, 503."""
 
-    def __init__(self, size: int, retry_after: int, metrics: Metrics) -> None:
+    def __init__(self, size: int, queue: int, retry_after: int, metrics: Metrics) -> None:
         self.size = size
+        self.queue = queue
         self.retry_after = retry_after
         self.metrics = metrics
-        self.busy = 0  # touched only on the event loop's thread, so no lock
+        self.admitted = 0  # running + waiting; touched only on the event loop's thread, so no lock
         self._threads: anyio.CapacityLimiter | None = None
 
+    def bind(self) -> None:
+        """Make the thread limiter on the running event loop (called at startup; waiters bind to a loop)."""
+        # Our own limiter: anyio's default one (40 threads) is shared with other work and may be smaller.
+        self._threads = anyio.CapacityLimiter(self.size)
+
     async def run(self, fn: Callable[..., T], *args: object) -> T:
-        """``fn(*args)`` in a worker thread, or ``OverloadedError`` when every slot is taken."""
-        if self.busy >= self.size:
+        """``fn(*args)`` in a worker thread (waiting for one if needed), or ``OverloadedError`` when full."""
+        if self.admitted >= self.size + self.queue:
             self.metrics.shed.inc()
-            raise OverloadedError(f"all {self.size} evaluation slots are busy; retry after {self.retry_after} s",
-                                  self.retry_after)
-        if self._threads is None:  # our own limiter: anyio's default (40 threads) is shared and may be smaller
-            self._threads = anyio.CapacityLimiter(self.size)
-        self.busy += 1
+            raise OverloadedError(f"all {self.size} evaluation slots and {self.queue} queue places are taken; "
+                                  f"retry after {self.retry_after} s", self.retry_after)
+        if self._threads is None:
+            self.bind()
+        self.admitted += 1
         self.metrics.in_flight.inc()
         start = time.perf_counter()
         try:
             return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
         finally:
-            self.busy -= 1
+            self.admitted -= 1
             self.metrics.in_flight.dec()
             self.metrics.evaluation.labels(getattr(fn, "__name__", "call")).observe(time.perf_counter() - start)

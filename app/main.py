@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ops.op_set()  # build the op list once, before the first request
+        app.state.service.slots.bind()
         app.state.ready = True
         yield
         app.state.ready = False  # readiness fails while draining, so load balancers stop sending

@@ -45,10 +45,10 @@ class Metrics:
         self.evaluation = Histogram("valgrad_evaluation_seconds", "time to parse, evaluate and encode one request "
                                     "in a worker thread", ["endpoint"], buckets=_LATENCY_BUCKETS, registry=r)
         self.nodes = Counter("valgrad_nodes_evaluated", "op nodes run by the forward passes", registry=r)
-        self.shed = Counter("valgrad_shed_requests", "requests refused with 503 because every slot was busy",
+        self.shed = Counter("valgrad_shed_requests", "requests refused with 503: every slot and queue place taken",
                             registry=r)
-        self.in_flight = Gauge("valgrad_evaluations_in_flight", "evaluations running now", registry=r,
-                               multiprocess_mode="livesum")
+        self.in_flight = Gauge("valgrad_evaluations_in_flight", "evaluations running or waiting for a slot",
+                               registry=r, multiprocess_mode="livesum")
         self.functions = Gauge("valgrad_registry_functions", "functions held in the cache", registry=r,
                                multiprocess_mode="livesum")
         self.cache_bytes = Gauge("valgrad_registry_bytes", "canonical JSON bytes held in the cache", registry=r,

@@ -46,7 +46,7 @@ class Service:
         self.limits = settings.limits
         self.metrics = metrics
         self.registry = registry
-        self.slots = Slots(settings.max_concurrency, settings.retry_after_seconds, metrics)
+        self.slots = Slots(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds, metrics)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run one of the methods below in a worker thread, or refuse with 503 when all slots are busy."""

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     registry_max_bytes: int = Field(default=64 * _MiB, ge=1, description="bytes of canonical JSON held in the cache")
 
     max_concurrency: int = Field(default_factory=_default_concurrency, ge=1,
-                                 description="evaluations running at once; beyond it requests get 503")
+                                 description="evaluations running at once (worker threads)")
+    max_queue: int = Field(default=64, ge=0, description="requests waiting for a free evaluation slot; "
+                                                          "beyond slots + queue, requests get 503 at once")
     retry_after_seconds: int = Field(default=1, ge=0, description="Retry-After sent with a 503 when shedding load")
 
     api_keys: Annotated[list[str], NoDecode] = Field(

@@ -8,6 +8,7 @@ cached per argument signature, so a registered function costs one loop.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ from engine.limits import DEFAULT_LIMITS, Limits
 from engine.params import positional_names, resolve_params
 from engine.static import infer
 from engine.tape import Plan, Tape, backward, forward, make_plan
-from engine.tensor import Tensor
+from engine.tensor import Tensor, forward_traced
 from engine.tree import flatten
 
 __all__ = ["Array", "gradients_function", "value_and_gradients", "value_and_gradients_function"]
@@ -76,7 +77,10 @@ def value_and_gradients(
     env = xs + _env_tail(graph)
     outputs = graph.outputs
     with np.errstate(all="ignore"):  # NaN and inf are answers here, not warnings in a service's log
-        forward(graph.nodes, env)
+        if any(type(x) is Tensor for x in xs):  # inside an enclosing gradient (higher order)
+            forward_traced(graph.nodes, env)
+        else:
+            forward(graph.nodes, env)
         values = [env[s] for s in outputs]
         seeds = _seeds(values, outputs, dy, graph.output_is_list)
         grads = backward(plan, env, seeds, positions)
@@ -202,9 +206,12 @@ def _env_tail(graph: Graph) -> list[Any]:
 
 
 def _remember(graph: Graph, key: Any, value: Any) -> None:
-    if len(graph.cache) >= _CACHE_SIZE:
-        graph.cache.pop(next(iter(graph.cache)))
-    graph.cache[key] = value
+    """Store a memo, evicting the oldest when full; safe when server threads share the graph."""
+    cache = graph.cache
+    if len(cache) >= _CACHE_SIZE:
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # another thread got there first
+            del cache[next(iter(cache))]
+    cache[key] = value
 
 
 def _seeds(values: list[Any], slots: Sequence[int | None], dy: Any, structured: bool) -> dict[int, Any]:
@@ -230,10 +237,16 @@ def _seeds(values: list[Any], slots: Sequence[int | None], dy: Any, structured: 
 
 def _cotangent(v: Any, d: Any, pointer: str) -> Any:
     """``d`` (None: ones) as a cotangent of ``v``: same dtype, broadcast to its shape, never aliasing the caller's."""
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
     if isinstance(v, Tensor):  # higher order: v belongs to an enclosing trace
         shape, dtype = v.shape, v.dtype
     else:
-        shape, dtype = np.shape(v), getattr(v, "dtype", np.dtype(np.float64))
+        shape, dtype = getattr(v, "shape", None), getattr(v, "dtype", None)  # type: ignore[assignment]
+        if shape is None or dtype is None:  # a Python number or other array-like
+            shape, dtype = np.shape(v), np.asarray(v).dtype
+        if dtype.kind != "f":  # a boolean (comparison) or constant output: its dy is still checked as numbers
+            dtype = np.dtype(np.float64)
     if d is None:
         return dtype.type(1) if shape == () else np.ones(shape, dtype)
     if isinstance(d, Tensor):
@@ -268,9 +281,13 @@ def _finish(g: Any, x: Any, zeros: bool) -> Any:
         return np.zeros(x.shape) if g is None and zeros else g
     if g is None:
         return np.zeros_like(x).view(Array) if zeros else None
-    if type(g) is not np.ndarray or g.dtype != x.dtype or g.shape != x.shape or not g.flags.writeable:
+    if isinstance(g, np.generic) and g.dtype == x.dtype and x.shape == ():
+        return np.array(g).view(Array)
+    if type(g) is not np.ndarray or g.dtype != x.dtype or not g.flags.writeable:
         # scalars, broadcast (read-only) views, the caller's own dy: copied into a fresh array
-        g = np.array(np.broadcast_to(g, x.shape), dtype=x.dtype)
+        g = np.array(g, dtype=x.dtype)
+    if g.shape != x.shape:  # a VJP may leave a broadcastable gradient (e.g. a scalar g of a sum)
+        g = np.array(np.broadcast_to(g, x.shape))
     return g.view(Array)
 
 

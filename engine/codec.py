@@ -52,7 +52,7 @@ _NATIVE_LE = sys.byteorder == "little"
 
 
 def _describe(v: Any) -> str:
-    """A short name for a JSON value, for messages ("a string 'abc'", "true", "null")."""
+    """A short name for a JSON value, for messages ("the string 'abc'", "true", "null")."""
     if v is None:
         return "null"
     if isinstance(v, bool):

@@ -50,6 +50,10 @@ def _unsupported(name: str) -> TypeError:
 def ufunc_op(ufunc: np.ufunc, method: str, kwargs: Mapping[str, Any]) -> Op:
     """The op for ``ufunc(...)``; reductions like ``np.add.reduce`` and ``out=`` are refused."""
     _tables()
+    if method == "__call__" and not kwargs:  # the common case, first
+        op = _UFUNCS.get(ufunc)
+        if op is not None:
+            return op
     name = f"np.{ufunc.__name__}"
     if method != "__call__":
         raise _unsupported(f"{name}.{method}")

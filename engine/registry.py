@@ -54,7 +54,7 @@ class Attr:
     name: str
     parse: Callable[[Any], Any]
     default: Any = REQUIRED
-    to_kwarg: Callable[[Any], Any] = staticmethod(lambda v: v)  # type: ignore[assignment]
+    to_kwarg: Callable[[Any], Any] = lambda v: v
     doc: str = ""
 
 

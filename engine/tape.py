@@ -4,7 +4,8 @@ A ``Tape`` records nodes over numbered value slots as an eager or symbolic
 trace runs. ``make_plan`` keeps only the nodes that lie between the chosen
 params and the outputs, in reverse order, with the VJPs each needs; it is
 computed once per (function, params) and cached by callers. ``backward`` is
-then one loop of NumPy calls that frees each cotangent once consumed.
+then one loop of NumPy calls that frees each cotangent once consumed, and each
+forward value once no VJP can need it.
 Everything is iterative, so a 100,000-node chain needs no recursion.
 """
 
@@ -46,7 +47,9 @@ class Tape:
         """Append one node whose output is ``value``; return its slot."""
         out = len(self.values)
         self.values.append(value)
-        self.nodes.append(Node(op, args, kwargs, out, attrs, f"n{out}"))
+        # ids are given when a tape is serialised (engine.graph.tape_to_json); tuple.__new__ skips
+        # NamedTuple's Python-level constructor, a third of the cost of recording a node.
+        self.nodes.append(tuple.__new__(Node, (op, args, kwargs, out, attrs, "")))
         return out
 
 
@@ -58,21 +61,23 @@ class Plan(NamedTuple):
 
 def make_plan(nodes: Sequence[Node], outputs: Iterable[int], params: Iterable[int]) -> Plan:
     """Select the nodes on a path from a param to an output, and the VJPs they need."""
-    reached = set(params)
+    reached = set(params)  # slots that depend on a param
     for node in nodes:
         if not reached.isdisjoint(node.args):
             reached.add(node.out)
-    live = {o for o in outputs if o in reached}
+    live = {o for o in outputs if o in reached}  # slots whose cotangent an output needs
     steps = []
     for node in reversed(nodes):
         if node.out not in live:
             continue
+        op = node.op
         wanted = []
         for i, a in enumerate(node.args):
-            vjp = node.op.vjp(i) if a in reached else None
-            if vjp is not None:
-                wanted.append((i, vjp))
-                live.add(a)
+            if a in reached:
+                rule = op.vjp(i) if op.variadic_vjp is not None or i >= len(op.vjps) else op.vjps[i]
+                if rule is not None:
+                    wanted.append((i, rule))
+                    live.add(a)
         if wanted:
             steps.append((node, tuple(wanted)))
     return Plan(tuple(steps))
@@ -93,20 +98,30 @@ def forward(nodes: Sequence[Node], env: list[Any]) -> None:
             env[out] = f(*[env[a] for a in args])
 
 
-def backward(plan: Plan, values: Sequence[Any], seeds: Mapping[int, Any], params: Sequence[int]) -> list[Any]:
+def backward(plan: Plan, values: list[Any], seeds: Mapping[int, Any], params: Sequence[int], *,
+             keep_values: bool = False) -> list[Any]:
     """Cotangents of ``params`` given output ``seeds`` (slot -> cotangent); None where unreached.
 
-    A node's cotangent is popped before its VJPs run, so it is freed as soon as it is consumed.
+    A node's cotangent is popped before its VJPs run, so it is freed as soon as it is consumed. ``values``
+    is consumed too (unless ``keep_values``, e.g. for several VJPs of one forward pass): a node's value is
+    dropped after its own VJPs ran, since its consumers, which come later on the tape, were handled before
+    it. Callers keep the outputs they return in a list of their own.
     """
+    drop = not keep_values
     cot = dict(seeds)
     pop, get = cot.pop, cot.get
     for node, wanted in plan.steps:
-        g = pop(node.out, None)
+        out = node.out
+        g = pop(out, None)
         if g is None:
+            if drop:
+                values[out] = None
             continue
         args, kwargs = node.args, node.kwargs
-        ans = values[node.out]
+        ans = values[out]
         xs = [values[a] for a in args]
+        if drop:
+            values[out] = None
         for i, vjp in wanted:
             contrib = vjp(g, ans, *xs, **kwargs) if kwargs else vjp(g, ans, *xs)
             a = args[i]

@@ -17,43 +17,55 @@ from typing import Any
 import numpy as np
 
 import engine.ops  # noqa: F401 - registers the op set
+from engine.dispatch import call_function, ufunc_op
 from engine.errors import TracingError
+from engine.ir import Node
 from engine.registry import OPS, Op, lookup, shape_of
 from engine.tape import EMPTY, Tape
 
-__all__ = ["Tensor", "apply", "call_op", "index_to_json"]
-
-
-def _top_tape(args: Sequence[Any]) -> Tape | None:
-    tape = None
-    for a in args:
-        if isinstance(a, Tensor) and (tape is None or a._tape.level > tape.level):
-            tape = a._tape
-    return tape
+__all__ = ["Tensor", "apply", "call_op", "forward_traced", "index_to_json"]
 
 
 def apply(op: Op, args: Sequence[Any], kwargs: Mapping[str, Any] = EMPTY,
           attrs: Mapping[str, Any] = EMPTY) -> Any:
     """Apply ``op``: plain NumPy when no argument is traced, else compute (if eager) and record."""
-    tape = _top_tape(args)
+    tape = None
+    for a in args:  # the innermost trace (highest level) records; see Tape.level
+        if isinstance(a, Tensor) and (tape is None or a._tape.level > tape.level):
+            tape = a._tape
     if tape is None:
         return op.forward(*args, **kwargs)
     slots = []
     raw = []
     nested = False  # do values belong to an enclosing trace (higher-order gradients)?
     for a in args:
-        if isinstance(a, Tensor) and a._tape is tape:
-            slots.append(a._slot)
-            a = a._value
+        if isinstance(a, Tensor):
+            if a._tape is tape:
+                slots.append(a._slot)
+                a = a._value
+                if isinstance(a, Tensor):
+                    nested = True
+            else:  # a value of an enclosing trace is a constant of this one
+                slots.append(tape.new_slot(a))
+                nested = True
         else:
+            if type(a) is list or type(a) is tuple:  # VJPs do arithmetic on constants: x ** [1, 2] needs y - 1
+                a = np.asarray(a)
             slots.append(tape.new_slot(a))
-        nested = nested or isinstance(a, Tensor)
         raw.append(a)
     if tape.symbolic:
         value = None
+    elif nested:
+        value = apply(op, raw, kwargs, attrs)
     else:
-        value = apply(op, raw, kwargs, attrs) if nested else op.forward(*raw, **kwargs)
+        value = op.forward(*raw, **kwargs)
     return Tensor(tape, tape.record(op, tuple(slots), kwargs, attrs, value), value)
+
+
+def forward_traced(nodes: Sequence[Node], env: list[Any]) -> None:
+    """``tape.forward`` for a graph whose arguments an enclosing gradient traces: each node records as its op."""
+    for op, args, kwargs, out, attrs, _ in nodes:
+        env[out] = apply(op, [env[a] for a in args], kwargs, attrs)
 
 
 def call_op(name: str, *args: Any, **attrs: Any) -> Any:
@@ -93,9 +105,10 @@ _OPERATORS = {
 
 
 def _binary(name: str, reflected: bool) -> Callable[[Tensor, Any], Any]:
+    op = OPS[name]
     if reflected:
-        return lambda self, other: apply(OPS[name], (other, self))
-    return lambda self, other: apply(OPS[name], (self, other))
+        return lambda self, other: apply(op, (other, self))
+    return lambda self, other: apply(op, (self, other))
 
 
 class Tensor:
@@ -174,14 +187,9 @@ class Tensor:
 
     # -- NumPy protocols ----------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        from engine.dispatch import ufunc_op
-
-        op = ufunc_op(ufunc, method, kwargs)
-        return apply(op, inputs)
+        return apply(ufunc_op(ufunc, method, kwargs), inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        from engine.dispatch import call_function
-
         return call_function(func, args, kwargs)
 
     # -- operators ------------------------------------------------------------

@@ -5,14 +5,15 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from app.auth import require_api_key
 from app.openapi import responses
 from app.wire import JSONBytes, dumps
 from engine.graph import NEWEST_OPSET
 from engine.registry import ALIASES, OPS, REQUIRED, Op
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(tags=["ops"], dependencies=[Depends(require_api_key)])
 
 
 def _describe(op: Op) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def op_set() -> bytes:
 
 
 @router.get("/v1/ops", operation_id="listOps", summary="List the op set", response_class=JSONBytes,
-            responses=responses("OpSet", ok_description="Every op: arity, attributes and gradient convention"))
+            responses=responses("OpSet", 401, ok_description="Every op: arity, attributes and gradient convention"))
 async def list_ops() -> JSONBytes:
     """Every op a function may use: name, aliases, arity, attributes with defaults, and a one-line doc."""
     return JSONBytes(op_set())

@@ -8,18 +8,19 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 with warnings.catch_warnings():  # Starlette suggests httpx2 for its TestClient; httpx is what we ship
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 from app import Settings, create_app
+
+__all__ = ["ROOT", "SEED", "LiveServer", "TestClient", "assert_problem", "free_port", "make_client", "start_server",
+           "stop_server"]
 
 SEED = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

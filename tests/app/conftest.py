@@ -41,8 +41,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="session")
 def live_strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A served app with API keys and a single evaluation slot."""
-    env = {"VALGRAD_API_KEYS": "k-one,k-two", "VALGRAD_MAX_CONCURRENCY": "1", "VALGRAD_RETRY_AFTER_SECONDS": "2"}
+    """A served app with API keys, a single evaluation slot and no queue."""
+    env = {"VALGRAD_API_KEYS": "k-one,k-two", "VALGRAD_MAX_CONCURRENCY": "1", "VALGRAD_MAX_QUEUE": "0",
+           "VALGRAD_RETRY_AFTER_SECONDS": "2"}
     server = start_server(str(tmp_path_factory.mktemp("strict")), env)
     yield server
     stop_server(server)

@@ -38,7 +38,7 @@ def post(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
 
 def same_bits(a: Any, b: np.ndarray) -> bool:
     a = np.asarray(a, dtype=b.dtype)
-    return a.shape == b.shape and a.tobytes() == b.tobytes()
+    return bool(a.shape == b.shape and a.tobytes() == b.tobytes())
 
 
 def test_list_encoding_round_trips_bit_exactly(client: TestClient) -> None:
@@ -116,3 +116,13 @@ def test_million_element_round_trip(client: TestClient, encoding: str) -> None:
         np.asarray(r["value"]), np.asarray(r["gradients"][0]))
     assert same_bits(value, x * 2) and value.shape == (10**6,)
     assert np.all(grad == 2.0)
+
+
+EMPTY: list[Any] = [[[], []], {"dtype": "float64", "shape": [2, 0], "data": ""}]
+
+
+@pytest.mark.parametrize("arg", EMPTY)
+def test_empty_tensors_keep_their_shape(client: TestClient, arg: Any) -> None:
+    r = post(client, {"function": TIMES_ONE, "args": [arg]})
+    expected: Any = [[], []] if isinstance(arg, list) else [2, 0]
+    assert (r["value"] if isinstance(arg, list) else r["value"]["shape"]) == expected

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from app_support import SEED, TestClient, assert_problem
 
 
-def test_registration_is_201_then_200_with_same_info(client_with) -> None:  # type: ignore[no-untyped-def]
+def test_registration_is_201_then_200_with_same_info(client_with: Callable[..., TestClient]) -> None:
     c = client_with()
     first = c.post("/v1/functions", json={"function": SEED})
     again = c.post("/v1/functions", json={"function": SEED})
@@ -51,7 +52,7 @@ def test_registered_function_evaluates_like_one_shot(client: TestClient) -> None
         assert r.status_code == 200 and r.json()["gradients"] == grads
 
 
-def test_one_shot_function_is_cached_under_its_id(client_with) -> None:  # type: ignore[no-untyped-def]
+def test_one_shot_function_is_cached_under_its_id(client_with: Callable[..., TestClient]) -> None:
     c = client_with()
     f = {"inputs": ["a"], "expression": "a * 7"}
     assert c.post("/v1/value-and-gradients", json={"function": f, "args": [1]}).status_code == 200

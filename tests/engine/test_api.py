@@ -295,15 +295,29 @@ def test_gradients_function_returns_only_the_gradients() -> None:
     assert values(grads) == [DY]
 
 
-def test_non_param_arguments_are_plain_arrays_inside_f() -> None:
+def test_non_param_arguments_reach_f_untouched_as_in_tf() -> None:
     seen: list[Any] = []
 
-    def f(x: Any, n: Any) -> Any:
-        seen.append(type(n))
-        return x * n
+    def f(x: Any, n: Any, label: Any) -> Any:
+        seen.extend([n, label])
+        for _ in range(n):  # an int stays an int, so it can drive Python code
+            x = x * 2
+        return x
 
-    value_and_gradients_function(f, params=[0])(1.0, 4)
-    assert seen == [np.ndarray]
+    value, grads = value_and_gradients_function(f, params=[0])(1.0, 3, "tag")
+    assert seen == [3, "tag"] and type(seen[0]) is int
+    assert float(value) == 8.0 and values(grads) == [8.0]
+
+
+def test_params_are_float_tensors_even_when_given_as_ints() -> None:
+    seen: list[Any] = []
+
+    def f(x: Any) -> Any:
+        seen.append(x.dtype)
+        return x
+
+    value_and_gradients_function(f)(np.arange(3))
+    assert seen == [np.float64]
 
 
 def test_python_control_flow_on_values_works_eagerly() -> None:
@@ -384,3 +398,79 @@ def test_graph_repeated_calls_reuse_cached_plans_without_changing_results() -> N
     first = [value_and_gradients(graph, [2.0, 3.0], p) for p in (None, ["y"], None, ["y"])]
     assert [values(g) for _, g in first] == [[DX, DY], [DY], [DX, DY], [DY]]
     assert sum(1 for k in graph.cache if k[0] == "plan") == 2
+
+
+@pytest.mark.parametrize(("arg", "dtype"), [
+    (np.ones(2, np.float16), np.float32),
+    (np.ones(2, np.longdouble), np.float64),
+    (np.uint8(3), np.float64),
+])
+def test_other_real_dtypes_become_float32_or_float64(arg: Any, dtype: Any) -> None:
+    value, (dx,) = value_and_gradients_function(lambda x: x * 2)(arg)
+    assert value.dtype == dtype and dx.dtype == dtype
+
+
+def test_gradients_never_alias_the_callers_dy() -> None:
+    dy = np.array([1.0, 2.0])
+    _, (dx,) = value_and_gradients_function(lambda x: x)(np.zeros(2), dy=dy)
+    dx[0] = 99.0
+    assert dy[0] == 1.0
+
+
+def test_dy_of_an_output_that_depends_on_no_param_is_still_checked() -> None:
+    with pytest.raises(CotangentError, match="does not fit"):
+        value_and_gradients_function(lambda x: [x, np.ones(2)])(1.0, dy=[1.0, np.ones(3)])
+
+
+def test_engine_trace_is_the_function_even_after_its_module_is_imported() -> None:
+    import engine
+    import engine.trace
+
+    assert callable(engine.trace) and engine.trace.__module__ == "engine.trace"
+
+
+def test_importing_any_engine_module_first_initialises_the_package() -> None:
+    import subprocess
+    import sys
+
+    # Any ``import engine.<module>`` runs engine/__init__ first, so one fresh process checks the order;
+    # a submodule that imported a name from the half-initialised package would fail here.
+    script = "import engine.errors, engine; assert callable(engine.trace) and len(engine.OPS) > 50"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+# -- the public surface and the gradient checker ----------------------------------
+
+
+def test_public_surface_resolves() -> None:
+    import engine
+
+    assert all(getattr(engine, name) is not None for name in engine.__all__)
+    assert issubclass(engine.ParamsError, ValueError) and issubclass(engine.TracingError, TypeError)
+    assert "multiply" in engine.OPS and engine.Limits() == engine.DEFAULT_LIMITS
+
+
+@pytest.mark.parametrize(("function", "args", "params"), [
+    (seed, [2.0, 3.0], None),
+    (lambda x, w: {"a": np.tanh(x @ w), "b": [np.sum(w ** 2)]}, [np.ones((2, 3)) * 0.1, np.eye(3)[:, :2]], None),
+    (lambda x, y: np.maximum(x, y) * np.sin(x), [np.array([0.3, -1.0]), 0.1], ["y"]),
+    (lambda x, y: x * 2.0, [1.0, np.ones(2)], None),  # y unconnected: its derivative must be 0
+    (SEED_GRAPH, [np.array([1.0, 2.0]), 3.0], None),
+    ({"inputs": ["x", "y"], "expression": ["exp(x) / y", "x @ x"]}, [np.ones(3), 2.0], [-1]),
+])
+def test_check_grads_accepts_correct_gradients(function: Any, args: list[Any], params: Any) -> None:
+    from engine import check_grads
+
+    check_grads(function, args, params)
+
+
+@pytest.mark.parametrize("function", [
+    lambda x: np.where(x > 0, x, -x),  # at the kink the rule picks one side, central differences average
+    {"inputs": ["x"], "expression": "where(x > 0, x, -x)"},
+])
+def test_check_grads_reports_a_gradient_that_differs_from_central_differences(function: Any) -> None:
+    from engine import check_grads
+
+    with pytest.raises(AssertionError, match="argument 0"):
+        check_grads(function, [0.0])

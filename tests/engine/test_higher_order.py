@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine import gradients_function, value_and_gradients_function
+from engine.ops import log_softmax, logsumexp, sigmoid, softmax
 
 RNG = np.random.default_rng(7)
 W = RNG.standard_normal((4, 3))
@@ -99,3 +100,47 @@ def test_inner_value_and_gradients_inside_an_outer_trace() -> None:
 def test_nested_results_are_plain_arrays_with_numpy() -> None:
     (d2,) = gradients_function(derivative(np.sin))(0.5)
     assert isinstance(d2, np.ndarray) and d2.numpy() == pytest.approx(-np.sin(0.5))
+
+
+def test_gradients_of_a_graph_nest_inside_an_enclosing_gradient() -> None:
+    from engine import load_function, value_and_gradients
+
+    graph = load_function({"inputs": ["x"], "expression": "sum(sin(x) * x) + logsumexp(x)"})
+    x = np.array([0.5, -1.0, 2.0])
+    row = gradients_function(lambda x: value_and_gradients(graph, [x])[1][0][0])(x)[0]  # d/dx of dg_0/dx
+    s = np.exp(x - np.log(np.sum(np.exp(x))))
+    expected = -s[0] * s
+    expected[0] += 2 * np.cos(x[0]) - x[0] * np.sin(x[0]) + s[0]
+    np.testing.assert_allclose(row, expected, rtol=1e-12, atol=1e-14)
+
+
+A = RNG.standard_normal((3, 3)) + 3 * np.eye(3)
+B = RNG.standard_normal((3, 2))
+# One function per op family: each op's VJP must itself be differentiable (built from dispatched ops).
+SECOND_ORDER: list[tuple[str, Any, list[Any]]] = [
+    ("linalg", lambda a: np.linalg.inv(a) * np.linalg.det(a) + np.linalg.solve(a, B).sum() + np.linalg.norm(a), [A]),
+    ("trace einsum", lambda a: np.trace(a) * np.einsum("ij,jk->ik", a, B).sum(axis=1), [A]),
+    ("matmul dot transpose", lambda a: (a @ B).T @ np.dot(a, V), [A]),
+    ("reductions", lambda a: np.prod(a, axis=1) + np.var(a, axis=0, ddof=1) + np.std(a) + np.mean(a, -1), [A]),
+    ("max min cumsum", lambda a: np.max(a, axis=0) * np.min(a, axis=1) + np.cumsum(a, axis=0)[-1], [A]),
+    ("ml", lambda a: softmax(a) + log_softmax(a, axis=0) + logsumexp(a, axis=1) + sigmoid(a), [A]),
+    ("shape", lambda a: np.concatenate([np.flip(a, 0), np.stack([a[0], a[1], a[2]], 1)], 1).reshape(-1, 2), [A]),
+    ("indexing", lambda a: a[::-2, 1] * np.take(a, [0, 0, 2], axis=1)[0, :2].sum() + a[None, ..., 1].sum(), [A]),
+    ("broadcasting", lambda a: np.squeeze(np.expand_dims(a, 0), 0) * np.broadcast_to(V, (3, 3)), [A]),
+    ("selection", lambda a: np.where(a > 0, a, 0.5 * a) * np.clip(a, -0.5, 0.5) + np.maximum(a, a.T), [A]),
+    ("unary", lambda a: np.log1p(np.expm1(np.abs(a))) + np.arctan(a) + np.sinh(a) + np.cosh(a) + np.tan(a * 0.1),
+     [A]),
+    ("inverse trig", lambda a: np.arcsin(np.tanh(a)) + np.arccos(np.tanh(a)) * np.sqrt(np.abs(a)), [A]),
+    ("powers", lambda a: np.abs(a) ** a + np.reciprocal(a) + np.square(a) * np.sign(a) + np.logaddexp(a, a.T), [A]),
+]
+
+
+@pytest.mark.parametrize(("name", "f", "args"), SECOND_ORDER, ids=[c[0] for c in SECOND_ORDER])
+def test_hessian_vector_products_of_every_op_family(name: str, f: Any, args: list[Any]) -> None:
+    (x0,) = args
+    grad = gradients_function(lambda x: np.sum(f(x) * f(x)))
+    u = np.random.default_rng(len(name)).standard_normal(x0.shape)
+    hvp = gradients_function(lambda x: np.sum(grad(x)[0] * u))(x0)[0]
+    eps = 1e-6
+    numeric = (grad(x0 + eps * u)[0] - grad(x0 - eps * u)[0]) / (2 * eps)
+    np.testing.assert_allclose(hvp, numeric, rtol=1e-5, atol=1e-6)

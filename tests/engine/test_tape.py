@@ -87,6 +87,31 @@ def test_backward_frees_each_cotangent_once_consumed() -> None:
     assert len(alive) == n and max(alive) <= 1, max(alive)
 
 
+def test_backward_releases_forward_values_no_vjp_still_needs() -> None:
+    values_alive: list[int] = []
+    refs: list[weakref.ref[np.ndarray]] = []
+
+    def copy(x: Any) -> Any:
+        out = np.array(x)
+        refs.append(weakref.ref(out))
+        return out
+
+    def rule(g: Any, ans: Any, x: Any) -> Any:
+        values_alive.append(sum(r() is not None for r in refs))
+        return g
+
+    op = Op(name="c", forward=copy, vjps=(rule,), shape=same)
+    n = 50
+    nodes = [Node(op, (i,), {}, i + 1, {}, f"n{i}") for i in range(n)]
+    env: list[Any] = [np.ones(3), *([None] * n)]
+    forward(nodes, env)
+    out = env[n]  # the caller keeps the output it returns
+    backward(make_plan(nodes, [n], [0]), env, {n: np.ones(3)}, [0])
+    # While node k's VJP runs, the values of nodes after it are gone (except the caller's output).
+    assert values_alive == [min(n, k + 2) for k in reversed(range(n))], values_alive
+    assert out is not None
+
+
 def test_fan_out_accumulates_cotangents() -> None:
     _, (dx,) = value_and_gradients_function(lambda x: x * x + x * 3.0 + np.sin(x))(2.0)
     assert float(dx) == pytest.approx(2 * 2.0 + 3.0 + np.cos(2.0), rel=1e-15)
@@ -135,3 +160,11 @@ def test_the_cached_plan_is_reused_across_calls(monkeypatch: pytest.MonkeyPatch)
     results = [value_and_gradients(graph, [float(v)])[1][0] for v in range(5)]
     assert len(made) == 1
     assert [float(r) for r in results] == pytest.approx([np.cos(v) * v + np.sin(v) for v in range(5)])
+
+
+def test_per_graph_memos_stay_bounded_across_many_argument_shapes() -> None:
+    graph = load_function({"inputs": ["x"], "expression": "sum(x * x)"})
+    for n in range(1, 120):
+        _, (dx,) = value_and_gradients(graph, [np.ones(n)])
+        assert dx.shape == (n,) and float(dx[0]) == 2.0
+    assert len(graph.cache) <= 64

@@ -23,6 +23,7 @@ FUNCTIONS: list[tuple[str, Any, list[Any]]] = [
     ("broadcast", lambda x, v: np.exp(-(x - v) ** 2).sum(axis=0), [A, V]),
     ("captured constants", lambda x: x * C + np.array([[1.0], [2.0]]) / 2, [A]),
     ("int and bool constants", lambda x: x * np.array([1, 2, 3]) + np.array([True, False, True]), [V]),
+    ("list constants", lambda x: np.sum(x ** [1, 2, 3] * [3.0, 4.0, 5.0]) - (1, 2, 3) @ x, [np.abs(V) + 0.5]),
     ("scalar constants", lambda x: 2 ** x - 1 / x + x ** 2.5, [np.abs(V) + 0.5]),
     ("non-finite constant", lambda x: np.minimum(x, np.inf) + np.maximum(x, -np.inf), [V]),
     ("getitem and transpose", lambda x: x[1, ::-1] * x.T[:, 0], [A]),

@@ -1,0 +1,60 @@
+"""API keys: Bearer or X-API-Key when VALGRAD_API_KEYS is set; probes, metrics and docs stay open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from app_support import SEED, LiveServer, TestClient, assert_problem, make_client
+
+KEYS = ["first-key", "second-key"]
+PROTECTED = [("post", "/v1/value-and-gradients", {"function": SEED, "args": [2, 3]}),
+             ("post", "/v1/functions", {"function": SEED}),
+             ("get", "/v1/functions/sha256:" + "0" * 64, None),
+             ("post", "/v1/functions/sha256:" + "0" * 64 + "/value-and-gradients", {"args": [1]}),
+             ("get", "/v1/ops", None)]
+OPEN = ["/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json"]
+
+
+@pytest.fixture(scope="module")
+def keyed() -> Iterator[TestClient]:
+    with make_client(api_keys=KEYS) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTECTED, ids=[p[1] for p in PROTECTED])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "first-ke"},
+                                     {"Authorization": "Basic Zmlyc3Qta2V5"}, {"X-API-Key": ""}],
+                         ids=["none", "wrong-bearer", "prefix", "basic", "empty"])
+def test_missing_or_wrong_key_is_401(keyed: TestClient, method: str, path: str, body: object,
+                                     headers: dict[str, str]) -> None:
+    r = keyed.request(method, path, json=body, headers=headers)
+    assert_problem(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("headers", [{"Authorization": "Bearer first-key"}, {"authorization": "bearer second-key"},
+                                     {"X-API-Key": "second-key"}])
+def test_valid_key_in_either_header_is_accepted(keyed: TestClient, headers: dict[str, str]) -> None:
+    r = keyed.post("/v1/value-and-gradients", json={"function": SEED, "args": [2, 3]}, headers=headers)
+    assert r.status_code == 200 and r.json()["value"] == 6.0
+
+
+@pytest.mark.parametrize("path", OPEN)
+def test_probes_metrics_and_docs_need_no_key(keyed: TestClient, path: str) -> None:
+    assert keyed.get(path).status_code == 200
+
+
+def test_no_keys_configured_means_open(client: TestClient) -> None:
+    assert client.get("/v1/ops").status_code == 200
+
+
+def test_live_server_checks_keys_from_environment(live_strict: LiveServer) -> None:
+    body = {"function": SEED, "args": [2, 3]}
+    without = httpx.post(live_strict.url + "/v1/value-and-gradients", json=body, timeout=10)
+    with_key = httpx.post(live_strict.url + "/v1/value-and-gradients", json=body, timeout=10,
+                          headers={"X-API-Key": "k-one"})
+    assert_problem(without, 401, "unauthorized")
+    assert with_key.status_code == 200 and with_key.json()["gradients"] == [27.0, -4.0]
+    assert httpx.get(live_strict.url + "/healthz", timeout=10).status_code == 200

@@ -1,0 +1,54 @@
+"""Swagger UI and ReDoc are served from local assets and render in a real browser without internet."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from app_support import LiveServer, TestClient
+
+ASSETS = [("/static/swagger-ui/swagger-ui-bundle.js", "javascript"), ("/static/swagger-ui/swagger-ui.css", "css"),
+          ("/static/redoc/redoc.standalone.js", "javascript"), ("/static/swagger-ui/favicon-32x32.png", "png")]
+CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(name)), None)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_doc_pages_load_only_local_assets(client: TestClient, page: str) -> None:
+    html = client.get(page).text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    assert "cdn." not in html and "fonts.googleapis" not in html
+
+
+@pytest.mark.parametrize(("path", "kind"), ASSETS)
+def test_static_assets_are_served(client: TestClient, path: str, kind: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 200 and kind in r.headers["content-type"] and len(r.content) > 500
+
+
+def dump_dom(url: str) -> str:
+    """The DOM after scripts ran, from headless Chromium (no network but the local server)."""
+    assert CHROMIUM is not None
+    with tempfile.TemporaryDirectory() as profile:
+        out = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom", url],
+            capture_output=True, timeout=120, check=True)
+    return out.stdout.decode("utf-8", errors="replace")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install -y chromium); "
+                                             "the browser rendering of /docs and /redoc is not checked")
+@pytest.mark.parametrize(("page", "marker"), [
+    ("/docs", 'class="opblock-summary-description">Value and gradients of a function<'),
+    ("/redoc", ">Value and gradients of a function<"),
+], ids=["swagger-ui", "redoc"])
+def test_docs_render_operations_in_headless_chromium(live: LiveServer, page: str, marker: str) -> None:
+    dom = dump_dom(live.url + page)
+    assert marker in dom, dom[:2000]
+    assert "Register a function" in dom and "List the op set" in dom

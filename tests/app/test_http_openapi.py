@@ -1,0 +1,73 @@
+"""The OpenAPI schema: committed copy in sync, stable operationIds, examples and problem responses."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from app_support import ROOT, TestClient
+
+from app.openapi_dump import render
+
+OPERATIONS = {
+    ("post", "/v1/value-and-gradients"): "valueAndGradients",
+    ("post", "/v1/functions"): "registerFunction",
+    ("get", "/v1/functions/{function_id}"): "getFunction",
+    ("post", "/v1/functions/{function_id}/value-and-gradients"): "valueAndGradientsOfFunction",
+    ("get", "/v1/ops"): "listOps",
+    ("get", "/healthz"): "healthz",
+    ("get", "/readyz"): "readyz",
+    ("get", "/metrics"): "metrics",
+}
+
+
+def test_committed_schema_matches_the_app() -> None:
+    with open(os.path.join(ROOT, "openapi", "openapi.json"), encoding="utf-8") as f:
+        committed = f.read()
+    assert committed == render(), "openapi/openapi.json is stale: run `make openapi`"
+
+
+def test_served_schema_is_the_rendered_one(client: TestClient) -> None:
+    assert client.get("/openapi.json").json() == json.loads(render())
+
+
+def test_operation_ids_are_stable(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    found = {(m, p): op["operationId"] for p, item in paths.items() for m, op in item.items()}
+    assert found == OPERATIONS
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        own = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return own.union(*(_refs(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node))
+    return set()
+
+
+def test_every_reference_resolves_and_no_markers_remain(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    assert {r.removeprefix("#/components/schemas/") for r in _refs(schema)} <= set(components)
+    assert "x-ref" not in json.dumps(schema)
+
+
+def test_seed_example_is_documented_with_its_answer(client: TestClient) -> None:
+    op = client.get("/openapi.json").json()["paths"]["/v1/value-and-gradients"]["post"]
+    seed = op["requestBody"]["content"]["application/json"]["examples"]["seed"]["value"]
+    assert seed == {"function": {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}, "args": [2, 3]}
+    answer = op["responses"]["200"]["content"]["application/json"]["examples"]["seed_response"]["value"]
+    assert answer == {"value": 6.0, "gradients": [27.0, -4.0], "params": ["x", "y"]}
+
+
+def test_evaluating_operations_document_problem_responses(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/value-and-gradients", "/v1/functions/{function_id}/value-and-gradients"):
+        responses = paths[path]["post"]["responses"]
+        for status in ("400", "401", "413", "422", "503"):
+            media = responses[status]["content"]["application/problem+json"]
+            assert media["schema"] == {"$ref": "#/components/schemas/Problem"} and media["example"]["code"]
+    assert "404" in paths["/v1/functions/{function_id}"]["get"]["responses"]
+    assert set(paths["/v1/functions"]["post"]["responses"]) >= {"200", "201", "422"}
