@@ -80,7 +80,7 @@ class UnknownOpError(GraphError):
     code = "unknown_op"
 
 
-class ReferenceError_(GraphError):  # noqa: N801 - trailing underscore avoids the builtin
+class ReferenceError_(GraphError):  # noqa: N801, N818 - trailing underscore avoids the builtin
     code = "unknown_reference"
 
 

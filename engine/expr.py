@@ -31,9 +31,10 @@ from engine.errors import (
     TooLargeError,
     join_pointer,
 )
-from engine.graph import NEWEST_OPSET, VERSION, fresh_prefix, parse_inputs
+from engine.graph import NEWEST_OPSET, VERSION, parse_inputs
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.registry import ALIASES, OPS, Op, lookup
+from engine.tape_json import fresh_prefix
 
 __all__ = ["parse_expression"]
 

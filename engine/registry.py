@@ -200,10 +200,11 @@ def unbroadcast(g: Any, x: Any) -> Any:
 
     The one place where broadcasting is undone; every binary VJP goes through it.
     """
-    target = shape_of(x)
-    gshape = shape_of(g)
-    if gshape == target:
+    gshape = getattr(g, "shape", ())
+    target = getattr(x, "shape", ())
+    if gshape == target:  # the common case, checked before any tuple is built
         return g
+    gshape, target = tuple(gshape), tuple(target)
     extra = len(gshape) - len(target)
     if extra < 0:  # g was never broadcast up to x (a reduction's VJP may hand back less)
         return np.broadcast_to(g, target)

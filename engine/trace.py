@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from engine.errors import TracingError
-from engine.graph import tape_to_json
 from engine.params import positional_names
 from engine.tape import Tape
+from engine.tape_json import tape_to_json
 from engine.tensor import Tensor
 from engine.tree import Rebuild, flatten
 

@@ -1,7 +1,11 @@
 """Comparison and selection: greater greater_equal less less_equal equal not_equal, where, clip.
 
-Comparisons return NumPy bools and have no gradient (their VJPs are None),
-as in TensorFlow; ``where`` and ``clip`` route the gradient by a mask.
+Comparisons have no gradient (their VJPs are None), as in TensorFlow, but
+return 1.0/0.0 in their inputs' float dtype rather than booleans: every op
+of the set then accepts their result (``negative(x < y)``, ``sqrt(x > 0)``),
+so a graph never reaches NumPy with a dtype no rule was written for.
+``where`` treats any nonzero condition as true; ``where`` and ``clip`` route
+the gradient by a mask.
 """
 
 from __future__ import annotations
@@ -14,6 +18,15 @@ from engine.attrs import float_attr
 from engine.registry import defop, unbroadcast
 from engine.shapes import broadcast, same
 
+
+def _as_float(ufunc: np.ufunc) -> Any:
+    def compare(x: Any, y: Any) -> Any:
+        return ufunc(x, y).astype(np.result_type(x, y, np.float32))
+
+    compare.__name__ = ufunc.__name__
+    return compare
+
+
 for _name, _ufunc, _symbol in (
     ("greater", np.greater, ">"),
     ("greater_equal", np.greater_equal, ">="),
@@ -22,8 +35,8 @@ for _name, _ufunc, _symbol in (
     ("equal", np.equal, "=="),
     ("not_equal", np.not_equal, "!="),
 ):
-    defop(_name, _ufunc, (None, None), shape=broadcast, numpy=(_ufunc,),
-          doc=f"x {_symbol} y as booleans; no gradient (TensorFlow)")
+    defop(_name, _as_float(_ufunc), (None, None), shape=broadcast, numpy=(_ufunc,),
+          doc=f"x {_symbol} y as 1.0 or 0.0 in the inputs' float dtype; no gradient (TensorFlow)")
 
 
 def _clip_vjp(g: Any, ans: Any, x: Any, a_min: float | None = None, a_max: float | None = None) -> Any:

@@ -12,10 +12,11 @@ import pytest
 
 from engine.codec import encode_tensor
 from engine.errors import ArityError, AttrError, GraphError, ReferenceError_, TooLargeError, UnknownOpError
-from engine.graph import canonical_json, load_function, parse_graph, tape_to_json, to_json
+from engine.graph import canonical_json, load_function, parse_graph, to_json
 from engine.ir import Graph, Input
 from engine.limits import Limits
 from engine.registry import OPS
+from engine.tape_json import tape_to_json
 
 SEED = {
     "version": 1, "opset": 1, "inputs": ["x", "y"],
@@ -36,7 +37,7 @@ def run(graph: Graph, *args: Any) -> Any:
     env: list[Any] = [*map(np.asarray, args), *graph.constant_values(), *([None] * len(graph.nodes))]
     for n in graph.nodes:
         env[n.out] = n.op.forward(*[env[a] for a in n.args], **n.kwargs)
-    values = [env[s] for s in graph.outputs]
+    values = [np.asarray(env[s]) for s in graph.outputs]
     return values if graph.output_is_list else values[0]
 
 

@@ -214,7 +214,7 @@ def test_float32_stays_float32(c: Case) -> None:
     op, kw = _bind(c)
     xs = [_f32(x) for x in c.args]
     ans = op.forward(*xs, **kw)
-    want = np.bool_ if c.op in ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal") else np.float32
+    want = np.float32  # comparisons too: they return 1.0/0.0 in the inputs' float dtype
     assert np.asarray(ans).dtype == want
     g = np.ones(np.shape(ans), np.float32)
     for i in range(len(xs)):
@@ -532,3 +532,11 @@ def test_dispatched_function_hands_array_likes_their_call() -> None:
     assert softmax(Fake(), axis=0) == "routed" and calls == [(softmax, {"axis": 0})]
     np.testing.assert_allclose(softmax(np.zeros(2)), [0.5, 0.5])
     assert dispatched(lambda x: x + 1)(1) == 2
+
+
+@pytest.mark.parametrize("name", ["greater", "greater_equal", "less", "less_equal", "equal", "not_equal"])
+def test_comparison_results_compose_with_float_ops(name: str) -> None:
+    mask = OPS[name].forward(np.array([0.5, 2.0]), 1.0)
+    assert mask.dtype == np.float64
+    for follow in ("negative", "sign", "sqrt", "exp"):
+        assert OPS[follow].forward(mask).dtype == np.float64
