@@ -19,17 +19,17 @@ def seed(x, y):  # type: ignore[no-untyped-def]
 
 
 def run() -> str:
-    with serve("app.main:create_app", factory=True) as url:
-        with valgrad.Client(url) as client, httpx.Client(base_url=url) as raw:
-            g = client.value_and_gradients_function(seed)
-            value, grads = g(2.0, 3.0)
-            assert float(value) == 6.0 and [float(d) for d in grads] == [27.0, -4.0]
-            fid = client.register({"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}).id
-            body = orjson.dumps({"args": [2.0, 3.0], "params": [0, 1]})
-            path = f"/v1/functions/{fid}/value-and-gradients"
-            headers = {"Content-Type": "application/json"}
-            t_raw = median_time(lambda: raw.post(path, content=body, headers=headers).raise_for_status(), repeats=9)
-            t_sdk = median_time(lambda: g(2.0, 3.0), repeats=9)
+    with (serve("app.main:create_app", factory=True) as url, valgrad.Client(url) as client,
+          httpx.Client(base_url=url) as raw):
+        g = client.value_and_gradients_function(seed)
+        value, grads = g(2.0, 3.0)
+        assert float(value) == 6.0 and [float(d) for d in grads] == [27.0, -4.0]
+        fid = client.register({"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}).id
+        body = orjson.dumps({"args": [2.0, 3.0], "params": [0, 1]})
+        path = f"/v1/functions/{fid}/value-and-gradients"
+        headers = {"Content-Type": "application/json"}
+        t_raw = median_time(lambda: raw.post(path, content=body, headers=headers).raise_for_status(), repeats=9)
+        t_sdk = median_time(lambda: g(2.0, 3.0), repeats=9)
     return "\n".join([
         "## SDK: registered seed call vs a raw httpx.Client.post of the same request (one live server)", "",
         table(["call", "median", "ratio"],

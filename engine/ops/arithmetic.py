@@ -8,9 +8,8 @@ no complex results from two Python-float constants).
 
 from __future__ import annotations
 
-from typing import Any
-
 import operator
+from typing import Any
 
 import numpy as np
 
