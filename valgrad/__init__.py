@@ -6,9 +6,13 @@ The local API reproduces TF r1.15's ``tf.contrib.eager.value_and_gradients_funct
     def f(x, y):
         return x * x * x * y - x * y * y
     value, (dx, dy) = valgrad.value_and_gradients_function(f)(2.0, 3.0)   # 6.0, (27.0, -4.0)
+
+``valgrad.Client(url)`` and ``valgrad.AsyncClient(url)`` offer the same function against a valgrad
+service: ``f`` is traced once, registered, and afterwards only arguments travel.
 """
 
 from engine.api import Array, gradients_function, value_and_gradients, value_and_gradients_function
+from engine.check import check_grads
 from engine.errors import EngineError, TracingError
 from valgrad._base import Backoff
 from valgrad.async_client import AsyncClient
@@ -53,6 +57,7 @@ __all__ = [
     "TracingError",
     "UnprocessableEntityError",
     "ValgradError",
+    "check_grads",
     "gradients_function",
     "value_and_gradients",
     "value_and_gradients_function",
