@@ -32,6 +32,8 @@ def ref(component: str) -> WithJsonSchema:
 
 
 Tensor = Annotated[Any, ref("Tensor")]
+# null where the contract allows it: a dy left out, a gradient of an input the output does not reach.
+OptionalTensor = Annotated[Any, WithJsonSchema({"anyOf": [{"x-ref": "Tensor"}, {"type": "null"}]})]
 _NONFINITE = {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}
 
 # Hand-written components: what the codec and the graph parser accept, for readers of the schema.
@@ -85,7 +87,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/InputSpec"}},
             "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}},
             "outputs": {"description": "a node or input id (one output) or a list of ids (a list output)",
-                        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                        "anyOf": [{"type": "string"},
+                                  {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
         },
         "example": {"version": 1, "opset": 1, "inputs": ["x", "y"],
                     "nodes": [{"id": "a", "op": "multiply", "args": ["x", "y"]},
@@ -136,7 +139,7 @@ class EvaluateRequest(BaseModel):
         description="one tensor per input: a list (by position) or an object (by input name)")
     params: Annotated[Any, ref("Params")] = Field(
         default=None, description="what to differentiate; default every input")
-    dy: Annotated[Any, ref("Tensor")] = Field(
+    dy: OptionalTensor = Field(
         default=None, description="cotangent of the output (a list of them for a list output): weights the sum; "
                           "default ones")
     unconnected_gradients: Literal["none", "zero"] = Field(
@@ -167,7 +170,7 @@ class ValueAndGradientsResponse(BaseModel):
     """The function's value and one gradient per param, in the order of ``params``."""
 
     value: Annotated[Any, ref("Tensor")] = Field(description="the value (a list of tensors for a list output)")
-    gradients: list[Annotated[Any, ref("Tensor")]] = Field(
+    gradients: list[OptionalTensor] = Field(
         description="one per param, shaped like its argument; null where the output does not depend on it")
     params: list[str] = Field(description="the names of the differentiated inputs, in order")
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 DOC_URL = "http://127.0.0.1:8000"
 
 
