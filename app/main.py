@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.access import AccessMiddleware
 from app.errors import install_error_handlers
-from app.limits import BodyLimitMiddleware
+from app.limits import BodyLimitMiddleware, cap_malloc_arenas
 from app.metrics import Metrics
 from app.openapi import install_openapi
 from app.registry import FunctionRegistry
@@ -56,6 +56,7 @@ def _version() -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; ``settings`` default to the ``VALGRAD_*`` environment."""
     settings = settings or Settings()
+    cap_malloc_arenas()  # before any evaluation thread exists
     registry = FunctionRegistry(settings.registry_max_functions, settings.registry_max_bytes)
     metrics = Metrics(registry)
 

@@ -26,7 +26,7 @@ from app.schemas import (
     ValueAndGradientsResponse,
 )
 
-__all__ = ["EXAMPLES", "install_openapi", "request_body", "responses"]
+__all__ = ["EXAMPLES", "install_openapi", "request_body", "responses", "with_links"]
 
 _MODELS = (EvaluateRequest, ValueAndGradientsRequest, RegisterRequest, ValueAndGradientsResponse, FunctionInfo,
            OpSet, Health, Problem)
@@ -104,6 +104,14 @@ def responses(ok: str | None = None, *statuses: int, examples: tuple[str, ...] =
         if status == 401:
             entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
         out[status] = entry
+    return out
+
+
+def with_links(out: dict[int | str, dict[str, Any]], statuses: tuple[int, ...],
+               links: dict[str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """``out`` with OpenAPI links (what a client can do next with the answer) on the responses ``statuses``."""
+    for status in statuses:
+        out[status]["links"] = links
     return out
 
 

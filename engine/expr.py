@@ -309,8 +309,9 @@ def _parse_one(text: Any, pointer: str, tr: _Translator) -> str:
     src = text.strip()
     try:
         tree = ast.parse(src, mode="eval")
-    except SyntaxError as e:
-        raise ExpressionError(f"invalid syntax: {e.msg} (column {e.offset})", pointer) from None
+    except SyntaxError as e:  # some (a NUL character, on Python 3.11) come without a position
+        where = f" (column {e.offset})" if e.offset is not None else ""
+        raise ExpressionError(f"invalid syntax: {e.msg}{where}", pointer) from None
     except (RecursionError, MemoryError):
         raise ExpressionError("expression is nested too deeply to parse", pointer) from None
     except ValueError as e:  # e.g. a NUL character

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 
 from app.auth import require_api_key
 from app.deps import RawBody, ServiceDep
-from app.openapi import request_body, responses
+from app.openapi import request_body, responses, with_links
 from app.wire import JSONBytes
 
 router = APIRouter(tags=["functions"], dependencies=[Depends(require_api_key)])
@@ -23,9 +23,14 @@ FunctionId = Annotated[str, Path(description="the id returned by registration: s
     status_code=201,
     response_class=JSONBytes,
     openapi_extra=request_body("RegisterRequest"),
-    responses={**responses("FunctionInfo", 400, 401, 413, 415, 422, 503, ok_status=201,
-                           ok_description="Registered now"),
-               **responses("FunctionInfo", ok_description="Already registered")},
+    responses=with_links({**responses("FunctionInfo", 400, 401, 413, 415, 422, 503, ok_status=201,
+                                      ok_description="Registered now"),
+                          **responses("FunctionInfo", ok_description="Already registered")}, (200, 201), {
+        "GetFunction": {"operationId": "getFunction", "parameters": {"function_id": "$response.body#/id"},
+                        "description": "the canonical form of the function just registered"},
+        "EvaluateFunction": {"operationId": "valueAndGradientsOfFunction",
+                             "parameters": {"function_id": "$response.body#/id"},
+                             "description": "evaluate it by id, sending only arguments"}}),
 )
 async def register_function(body: RawBody, service: ServiceDep) -> JSONBytes:
     """Hold a function under its content address; idempotent (201 the first time, 200 after)."""

@@ -19,11 +19,16 @@ from typing import Any
 import numpy as np
 
 from engine.attrs import subscripts_attr
-from engine.errors import ShapeError
+from engine.errors import ArityError, ShapeError
 from engine.registry import VJP, defop, shape_of
 from engine.shapes import Shape
 
-__all__ = ["plan"]
+__all__ = ["MAX_OPERANDS", "plan"]
+
+# NumPy's einsum refuses 32 operands or more on NumPy 1.x (NPY_MAXARGS) and 64 on 2.x, raising a bare
+# ValueError at run time; a VJP passes the cotangent plus the other operands, as many again. One fixed
+# bound, checked by the shape rule before anything runs, keeps the op set the same on every NumPy.
+MAX_OPERANDS = 31
 
 
 def _expand(terms: list[str], shapes: Sequence[Shape], fresh: str) -> tuple[list[str], str]:
@@ -59,6 +64,8 @@ def _sizes(terms: list[str], shapes: Sequence[Shape]) -> dict[str, int]:
 
 def plan(subscripts: str, shapes: Sequence[Shape]) -> tuple[list[str], str, dict[str, int]]:
     """Explicit per-operand letters, output letters and each letter's size; ``ShapeError`` if they do not fit."""
+    if len(shapes) > MAX_OPERANDS:
+        raise ArityError(f"einsum takes at most {MAX_OPERANDS} operands (NumPy's limit), got {len(shapes)}")
     lhs, arrow, out = subscripts.partition("->")
     terms = lhs.split(",")
     if len(terms) != len(shapes):

@@ -7,6 +7,8 @@ All are linear; their VJPs move ``g`` back into the input's layout
 
 from __future__ import annotations
 
+from itertools import islice
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -39,14 +41,27 @@ def _concatenate_shape(*xs: Shape, axis: int | None = 0) -> Shape:
 
 def _concatenate_vjp(i: int) -> VJP:
     def vjp(g: Any, ans: Any, *xs: Any, axis: int | None = 0) -> Any:
-        sizes = [size_of(shape_of(x)) if axis is None else shape_of(x)[axis] for x in xs]
-        start = sum(sizes[:i])
+        before = islice(xs, i)  # only the inputs before i decide where its slice starts
         if axis is None:
-            return np.reshape(g[start: start + sizes[i]], shape_of(xs[i]))
+            start = sum(size_of(shape_of(x)) for x in before)
+            return np.reshape(g[start: start + size_of(shape_of(xs[i]))], shape_of(xs[i]))
+        start = sum(map(itemgetter(axis), map(attrgetter("shape"), before)))  # inputs are arrays of rank >= 1
         ax = normalize_axis(axis, len(shape_of(g)))
-        return g[(slice(None),) * ax + (slice(start, start + sizes[i]),)]
+        return g[(slice(None),) * ax + (slice(start, start + shape_of(xs[i])[axis]),)]
 
     return vjp
+
+
+# Every VJP of a node receives all of its n inputs (the registry's flat signature), and concatenate's
+# VJP sums the sizes before its input: a variadic node costs about n**2 Python-level steps in the
+# backward pass, however small its tensors. Counting them bounds fan-in through the FLOP limit (a
+# 30,000-input concatenate of scalars would otherwise take minutes). One step (100-200 ns) is worth
+# about 1000 FLOPs of the BLAS kernels the FLOP limit mostly meters.
+PYTHON_STEP_FLOPS = 1000
+
+
+def _variadic_cost(out: Shape, *xs: Shape, **_: Any) -> int:
+    return size_of(out) + PYTHON_STEP_FLOPS * len(xs) ** 2
 
 
 def _stack_shape(*xs: Shape, axis: int = 0) -> Shape:
@@ -83,11 +98,11 @@ defop("broadcast_to", np.broadcast_to, (lambda g, ans, x, shape: unbroadcast(g, 
       doc="repeat x along size-1 and new leading axes; gradient sums them back")
 defop("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis), shape=_concatenate_shape,
       attrs=(optional_axis_attr("axis", 0, doc="the axis to join along; null flattens every input first"),),
-      arity=(1, None), variadic_vjp=_concatenate_vjp, numpy=(np.concatenate,),
+      arity=(1, None), variadic_vjp=_concatenate_vjp, cost=_variadic_cost, numpy=(np.concatenate,),
       doc="join arrays along an existing axis; gradient is the matching slice")
 defop("stack", lambda *xs, axis=0: np.stack(xs, axis=axis), shape=_stack_shape,
       attrs=(axis_attr("axis", 0, doc="position of the new axis in the output"),),
-      arity=(1, None), variadic_vjp=_stack_vjp, numpy=(np.stack,),
+      arity=(1, None), variadic_vjp=_stack_vjp, cost=_variadic_cost, numpy=(np.stack,),
       doc="join equal-shaped arrays along a new axis; gradient is the matching slice")
 defop("flip", np.flip, (lambda g, ans, x, axis=None: np.flip(g, axis=axis),), shape=_flip_shape,
       attrs=(axes_attr("axis", doc="axes to reverse; null reverses all"),), numpy=(np.flip,),

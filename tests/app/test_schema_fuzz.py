@@ -6,7 +6,8 @@ with a 4xx, schema-valid ones are never refused as malformed (400/415), and
 every error is a problem body whose ``code`` and status agree with the one
 table in ``app.errors``. A fixed seed and a small budget keep it well under a
 minute in ``make test``; ``VALGRAD_FUZZ_EXAMPLES=<n>`` (``make fuzz``) runs
-``n`` examples per operation and phase instead.
+``n`` examples per operation and phase instead. A stateful test follows the
+schema's links (register, then read and evaluate by the returned id).
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ CONFIG = schemathesis.Config.from_dict({
     "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_VALID},
                "negative_data_rejection": {"expected-statuses": REJECTED_INVALID}},
     "suppress-health-check": ["all"],
+    "cache": {"enabled": False},  # no state written into the work tree
 })
 schema = schemathesis.openapi.from_path(os.path.join(ROOT, "openapi", "openapi.json"), config=CONFIG)
 APP = make_client().app  # one app for the module: the registry fills as cases run, like a real replica
 
 
-def problem_bodies_follow_the_table(ctx: Any, response: Any, case: Case) -> bool | None:
+def problem_bodies_follow_the_table(ctx: Any, response: Any, case: Case[Any]) -> bool | None:
     """Every error is application/problem+json whose code's row in PROBLEMS gives its status; bodies are JSON."""
     text = response.content.decode("utf-8")
     media = response.headers.get("content-type", [""])[0]
@@ -79,7 +81,7 @@ FUZZ_SETTINGS = settings(deadline=None, derandomize=True, database=None, suppres
 
 @schema.parametrize()
 @FUZZ_SETTINGS
-def test_every_operation_in_process_answers_within_its_schema(case: Case) -> None:
+def test_every_operation_in_process_answers_within_its_schema(case: Case[Any]) -> None:
     case.call_and_validate(app=APP, checks=CHECKS)
 
 
@@ -91,8 +93,67 @@ def session() -> Any:
 
 @schema.parametrize()
 @FUZZ_SETTINGS
-def test_every_operation_over_uvicorn_answers_within_its_schema(case: Case, live: LiveServer, session: Any) -> None:
+def test_every_operation_over_uvicorn_answers_within_its_schema(case: Case[Any], live: LiveServer,
+                                                                session: Any) -> None:
     case.call_and_validate(base_url=live.url, session=session, checks=CHECKS)
+
+
+class Workflows(schema.as_state_machine()):  # type: ignore[misc]
+    """Chains the schema's links suggest (register, then read and evaluate by the returned id), in-process."""
+
+    def before_call(self, case: Case[Any]) -> None:
+        # A schema-valid random function is almost never a valid one, so most registrations would be refused
+        # and no link followed: half of them register a real function instead (distinct, so ids vary).
+        if case.operation.label == "POST /v1/functions" and isinstance(case.body, dict):
+            k = sum(map(ord, str(case.body))) % 64
+            if k % 2:
+                case.body = {"function": {"inputs": ["x", "y"], "expression": f"x*x*y - {k}*y"}}
+
+    def setup(self) -> None:
+        # A fresh app (empty registry) per scenario: a 201 in one and a 200 in the next would enable different
+        # transitions for the same draws, which Hypothesis rejects as flaky generation.
+        self.app = make_client().app
+
+    def get_call_kwargs(self, case: Case[Any]) -> dict[str, Any]:
+        return {"app": self.app}
+
+    def validate_response(self, response: Any, case: Case[Any], additional_checks: Any = None, **kwargs: Any) -> None:
+        case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+
+def test_stateful_workflows_in_process_answer_within_the_schema() -> None:
+    Workflows.run(settings=settings(max_examples=max(EXAMPLES // 2, 5) * 4, stateful_step_count=6, deadline=None,
+                                    derandomize=True, database=None, suppress_health_check=list(HealthCheck)))
+
+
+# Regressions: what fuzzing found, each pinned by one request validated against the schema with every check.
+SEED_FUNCTION = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}
+REGRESSIONS: list[tuple[str, str, dict[str, Any], int]] = [
+    # dy: null (the default) was accepted but not in the schema (ST201, schema-violating request accepted).
+    ("dy null", "/v1/value-and-gradients", {"function": SEED_FUNCTION, "args": [2, 3], "dy": None}, 200),
+    # an unconnected gradient is null: the response schema must keep allowing it (a guard, not a bug found).
+    ("unconnected gradient", "/v1/value-and-gradients",
+     {"function": {"inputs": ["x", "y"], "expression": "x * 2"}, "args": [1, 1]}, 200),
+    # outputs: [] was schema-valid but refused (ST202, schema-valid request rejected): now minItems 1.
+    ("empty outputs", "/v1/functions", {"function": {"inputs": ["x"], "nodes": [], "outputs": []}}, 422),
+]
+
+
+@pytest.mark.parametrize(("name", "path", "body", "status"), REGRESSIONS, ids=[r[0] for r in REGRESSIONS])
+def test_regressions_found_by_fuzzing_conform_to_the_schema(name: str, path: str, body: dict[str, Any],
+                                                            status: int) -> None:
+    case = schema[path]["POST"].Case(body=body, media_type="application/json")
+    response = case.call_and_validate(app=APP, checks=CHECKS)
+    assert response.status_code == status, response.text
+
+
+def test_schema_documents_nullable_dy_and_gradients_and_nonempty_outputs() -> None:
+    components = schema.raw_schema["components"]["schemas"]
+    null = {"type": "null"}
+    assert null in components["EvaluateRequest"]["properties"]["dy"]["anyOf"]
+    assert null in components["ValueAndGradientsResponse"]["properties"]["gradients"]["items"]["anyOf"]
+    assert {"type": "array", "items": {"type": "string"}, "minItems": 1} in \
+        components["GraphFunction"]["properties"]["outputs"]["anyOf"]
 
 
 def test_live_server_is_healthy_after_fuzzing(live: LiveServer) -> None:

@@ -1,0 +1,231 @@
+"""`python -m bench.soak [--seconds 60]`: saturate `valgrad serve --workers 2` on loopback, with faults, and check.
+
+An async httpx generator (``bench.soak_load``) keeps ``--connections``
+requests in flight: one-shot calls, registrations of ever new functions (more
+than the registry holds, so it evicts), calls by id (resent whole on 404
+``unknown_function``, as the SDK does), function reads, and invalid requests
+that must get their exact problem code; every valid answer is compared with
+the engine's result in-process. Meanwhile SDK clients call a remote function
+in threads. Timeline: warm-up (10%), steady load until 70% (resident memory
+of the server's processes measured at both ends), one worker killed with
+SIGKILL, the whole server restarted at 85%, load until the end. It passes when
+nothing answered 5xx or wrongly, no request timed out, every 503 carried
+Retry-After, no connection failed outside the fault windows, the service kept
+answering after the kill, memory grew less than ``--rss-tolerance``, and every
+SDK call completed (through retries and the one-shot fallback). Loopback only;
+bounded in time; stops by itself. Prints a Markdown summary; exit status 1 on
+any failed check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.servers import free_port
+from bench.soak_load import REGISTRY, SEED, Stats, generate, sdk_loop
+from bench.timing import table
+
+SDK_THREADS = 2
+FAULT_GRACE = 2.0  # seconds after a fault in which in-flight requests may still fail
+
+
+class Server:
+    """`valgrad serve --workers 2` on a fixed loopback port, restartable."""
+
+    def __init__(self, port: int, env: dict[str, str]) -> None:
+        self.port, self.env, self.url = port, env, f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("VALGRAD_")}, **self.env}
+        cmd = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+               "--workers", "2", "--log-level", "warning"]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"valgrad serve exited with {self.proc.returncode}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200 and len(self.workers()) == 2:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("valgrad serve did not become ready in 60 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def workers(self) -> list[int]:
+        """Pids of the worker processes (children spawned by multiprocessing; not its resource tracker)."""
+        assert self.proc is not None
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children", encoding="ascii") as f:
+                children = [int(p) for p in f.read().split()]
+        except FileNotFoundError:
+            return []
+        return [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+
+    def rss_mib(self) -> float:
+        """Resident memory of the server process and its workers, in MiB."""
+        assert self.proc is not None
+        total = 0
+        for pid in [self.proc.pid, *self.workers()]:  # the resource tracker is small and idle: left out
+            try:
+                with open(f"/proc/{pid}/status", encoding="ascii") as f:
+                    total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            except (FileNotFoundError, StopIteration):
+                pass
+        return total / 1024
+
+    def evictions(self) -> int:
+        text = httpx.get(self.url + "/metrics", timeout=10).text
+        return int(sum(float(v) for v in re.findall(r"^valgrad_registry_evictions_total\S* (\S+)$", text, re.M)))
+
+
+@dataclass
+class Result:
+    seconds: float
+    stats: Stats
+    rss_before: float
+    rss_after: float
+    evictions: int
+    respawned: bool
+    restart_gap: float
+    answers_after_run: bool
+    checks: list[tuple[str, bool]]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def _sleep_until(t: float) -> None:
+    time.sleep(max(0.0, t - time.monotonic()))
+
+
+def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_tolerance: float = 0.10) -> Result:
+    """One soak run (see the module docstring); returns what it measured and which checks passed."""
+    env = {"VALGRAD_REGISTRY_MAX_FUNCTIONS": str(REGISTRY), "VALGRAD_ACCESS_LOG": "false",
+           "VALGRAD_MAX_QUEUE": "4", "VALGRAD_RETRY_AFTER_SECONDS": "1"}
+    server = Server(free_port(), env)
+    server.start()
+    stats, stop = Stats(), threading.Event()
+    t0 = time.monotonic()
+    load = threading.Thread(target=lambda: asyncio.run(generate(server.url, stats, t0 + seconds, connections, seed)))
+    sdks = [threading.Thread(target=sdk_loop, args=(server.url, stats, stop, seed + i)) for i in range(SDK_THREADS)]
+    try:
+        for t in [load, *sdks]:
+            t.start()
+        _sleep_until(t0 + 0.10 * seconds)
+        rss_before = server.rss_mib()
+        _sleep_until(t0 + 0.70 * seconds)
+        rss_after, evictions = server.rss_mib(), server.evictions()
+        victim = server.workers()[0]
+        now = time.monotonic()
+        stats.faults.append([now, now + FAULT_GRACE])
+        stats.kill_time = now
+        os.kill(victim, signal.SIGKILL)
+        _sleep_until(t0 + 0.85 * seconds)
+        respawned = len(server.workers()) == 2 and victim not in server.workers()
+        window = [time.monotonic(), float("inf")]
+        stats.faults.append(window)
+        server.stop()
+        server.start()
+        window[1] = time.monotonic() + FAULT_GRACE
+        restart_gap = window[1] - FAULT_GRACE - window[0]
+        load.join()
+        stop.set()
+        for t in sdks:
+            t.join(120)
+        answer = httpx.post(server.url + "/v1/value-and-gradients", json={"function": SEED, "args": [2, 3]}, timeout=30)
+        answers_after_run = answer.status_code == 200 and answer.json()["value"] == 6.0
+    finally:
+        stop.set()
+        server.stop()
+    o = stats.outcomes
+    checks = [
+        ("no 5xx", o["5xx"] == 0),
+        ("every valid answer numerically right", o["wrong answer"] + o["SDK wrong answer"] == 0),
+        ("every invalid request got its problem code", o["wrong problem"] + o["unexpected status"] == 0),
+        ("no timeouts (shed load is 503, not waiting)", o["timeout"] == 0),
+        ("every 503 carried Retry-After", o["503 without Retry-After"] == 0),
+        ("no connection errors outside the fault windows", o["connection error"] == 0),
+        ("answers within 2 s of killing a worker", (stats.first_answer_after_kill or 99.0) < 2.0),
+        ("the killed worker was replaced", respawned),
+        ("every SDK call completed across the restart", o["SDK call failed"] == 0 and o["SDK calls completed"] > 0),
+        (f"resident memory grew < {rss_tolerance:.0%} after warm-up", rss_after <= rss_before * (1 + rss_tolerance)),
+        (f"more functions registered than the registry holds ({REGISTRY})", o["201/200 registered"] > REGISTRY),
+        ("the restarted server answers", answers_after_run),
+    ]
+    return Result(seconds, stats, rss_before, rss_after, evictions, respawned, restart_gap, answers_after_run, checks)
+
+
+def _pct(values: Sequence[float], q: float) -> str:
+    if not values:
+        return "—"
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3:.1f} ms"
+
+
+def summary(r: Result) -> str:
+    """The run as Markdown: outcomes, latency, memory, faults, then the checks."""
+    o = r.stats.outcomes
+    rows: list[list[Any]] = [["requests sent by the generator", f"{o['requests']} ({o['requests'] / r.seconds:.0f}/s)"]]
+    rows += [[k, v] for k, v in sorted(o.items()) if k != "requests"]
+    rows += [
+        ["latency of valid answers p50 / p99", f"{_pct(r.stats.latencies, 0.5)} / {_pct(r.stats.latencies, 0.99)}"],
+        ["server RSS after warm-up / after steady load", f"{r.rss_before:.0f} MiB / {r.rss_after:.0f} MiB "
+                                                         f"({(r.rss_after / r.rss_before - 1) * 100:+.1f}%)"],
+        ["registry evictions (both workers)", r.evictions],
+        ["first valid answer after SIGKILL of a worker",
+         "—" if r.stats.first_answer_after_kill is None else f"{r.stats.first_answer_after_kill * 1e3:.0f} ms"],
+        ["server restart: down for", f"{r.restart_gap:.1f} s"],
+    ]
+    out = [f"### Soak: {r.seconds:.0f} s, `valgrad serve --workers 2`, registry of {REGISTRY} functions\n",
+           table(["measure", "value"], [[str(a), str(b)] for a, b in rows]), "",
+           table(["check", "result"], [[name, "pass" if ok else "FAIL"] for name, ok in r.checks])]
+    if r.stats.problems:
+        out += ["", "First failures:", *[f"- {p}" for p in r.stats.problems]]
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
+    parser.add_argument("--connections", type=int, default=32, help="requests in flight (default 32)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the request mix")
+    parser.add_argument("--rss-tolerance", type=float, default=0.10,
+                        help="allowed growth of resident memory after warm-up (default 0.10)")
+    args = parser.parse_args(argv)
+    result = run(args.seconds, args.connections, args.seed, args.rss_tolerance)
+    print(summary(result), flush=True)
+    return 0 if all(ok for _, ok in result.checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
