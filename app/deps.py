@@ -1,25 +1,23 @@
-"""Dependencies the routes declare with ``Annotated`` aliases: settings, the service, the raw body."""
+"""What routes take from the request: the app's service and the raw JSON body.
+
+Plain helpers called by the routes, not FastAPI dependencies: each
+dependency costs FastAPI tens of microseconds per request, more than a
+small evaluation, and these need nothing but the request. Tests swap the
+service by assigning ``app.state.service``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
+from fastapi import Request
 
 from app.errors import UnsupportedMediaTypeError
 from app.service import Service
-from app.settings import Settings
 
-__all__ = ["RawBody", "ServiceDep", "SettingsDep", "get_service", "get_settings", "read_body"]
-
-
-def get_settings(request: Request) -> Settings:
-    """The settings the app was created with (override in tests via ``create_app(settings)``)."""
-    settings: Settings = request.app.state.settings
-    return settings
+__all__ = ["read_body", "service_of"]
 
 
-def get_service(request: Request) -> Service:
+def service_of(request: Request) -> Service:
+    """The app's evaluation service."""
     service: Service = request.app.state.service
     return service
 
@@ -30,14 +28,9 @@ def _is_json(content_type: str) -> bool:
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, unparsed (parsing happens once, in a worker thread); JSON media types only."""
+    """The request body, unparsed (parsing happens once, in the service); JSON media types only."""
     content_type = request.headers.get("content-type")
     if content_type is not None and not _is_json(content_type):
         raise UnsupportedMediaTypeError(f"the body must be JSON: send 'Content-Type: application/json' "
                                         f"(got {content_type[:60]!r})")
     return await request.body()
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-ServiceDep = Annotated[Service, Depends(get_service)]
-RawBody = Annotated[bytes, Depends(read_body)]

@@ -75,8 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = Service(settings, registry, metrics)
     app.state.ready = False
     install_error_handlers(app)
-    for module in (gradients, functions, ops, health, docs):
-        app.include_router(module.router)
+    routers = [module.router for module in (gradients, functions, ops, health, docs)]
+    for router in routers:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
@@ -84,5 +85,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
                            expose_headers=["X-Request-ID", "Retry-After", "ETag", "Location"])
     app.add_middleware(AccessMiddleware, metrics=metrics, log_requests=settings.access_log)
-    install_openapi(app)
+    install_openapi(app, routers)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -57,10 +58,22 @@ class Metrics:
         self.misses = Counter("valgrad_registry_misses", "function-id lookups that did not (404s)", registry=r)
         self.evictions = Counter("valgrad_registry_evictions", "functions dropped to stay within bounds",
                                  registry=r)
+        # (method, route template, status) -> its counter and histogram; bounded by the app's routes
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._seen = RegistryStats(0, 0, 0, 0, 0)
         self._lock = threading.Lock()
         if not self.multiprocess:
             ProcessCollector(registry=r)
+
+    def count_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and its latency (label children memoised: ``labels()`` costs microseconds)."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def cache_changed(self) -> None:
         """Called after each cache operation: only multiprocess mode needs the numbers written at once."""

@@ -8,11 +8,14 @@ of ``app.schemas`` and turns ``{"x-ref": name}`` markers into ``$ref``s.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 
+from app.auth import SECURITY, SECURITY_SCHEMES, require_api_key
 from app.errors import problem_body
 from app.schemas import (
     COMPONENTS,
@@ -127,12 +130,22 @@ def _link(node: Any) -> Any:
     return node
 
 
+def _secure(schema: dict[str, Any], routers: Sequence[APIRouter]) -> None:
+    """Document the API-key schemes on every operation of a router that depends on ``require_api_key``."""
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for router in routers:
+        if not any(d.dependency is require_api_key for d in router.dependencies):
+            continue
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                for method in route.methods or ():
+                    schema["paths"][route.path_format][method.lower()]["security"] = SECURITY
+
+
 def _tidy(schema: dict[str, Any]) -> None:
-    """Drop FastAPI's automatic 422 ``HTTPValidationError`` (our 422s are problems); mark auth optional."""
+    """Drop FastAPI's automatic 422 ``HTTPValidationError`` (our 422s are problems)."""
     for path in schema.get("paths", {}).values():
         for operation in path.values():
-            if operation.get("security"):  # keys are optional: a server without VALGRAD_API_KEYS needs none
-                operation["security"].append({})
             response = operation.get("responses", {}).get("422", {})
             if "HTTPValidationError" in str(response):
                 del operation["responses"]["422"]
@@ -140,8 +153,8 @@ def _tidy(schema: dict[str, Any]) -> None:
         schema.get("components", {}).get("schemas", {}).pop(name, None)
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Make ``app.openapi()`` include the envelope models and hand-written components."""
+def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """Make ``app.openapi()`` include the envelope models, hand-written components and auth of ``routers``."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -152,6 +165,7 @@ def install_openapi(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(defs.get("$defs", {}))
             components.update(COMPONENTS)
+            _secure(schema, routers)
             _tidy(schema)
             app.openapi_schema = _link(schema)
         return app.openapi_schema

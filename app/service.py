@@ -1,15 +1,20 @@
-"""The evaluation pipeline behind the routes: parse, load, evaluate, encode — in a worker thread.
+"""The evaluation pipeline behind the routes: parse, load, evaluate, encode.
 
-Each public method takes the raw body and returns the response body, so the
-whole CPU-bound path (JSON parsing included) runs off the event loop under
-``Slots``; routes only read the body and hand it over. Pointers in errors
-are into the request; those under ``/function`` refer, for a registered
-function, to its canonical form (``GET /v1/functions/{id}``).
+Routes hand the raw body to one of the ``async`` entry points here. CPU work
+runs in a worker thread under ``Slots``, except for the common small case:
+a body under 8 KiB for a function already held, at most 64 nodes, whose
+static estimate is under ``VALGRAD_INLINE_MAX_FLOPS``. That evaluation
+takes tens of microseconds, less than the thread hop it would need, so it
+runs on the event loop (the estimate is from the static checks, made before
+any NumPy call, so an expensive request never gets there). Pointers in
+errors are into the request; those under ``/function`` refer, for a
+registered function, to its canonical form (``GET /v1/functions/{id}``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -20,22 +25,57 @@ from app.metrics import Metrics
 from app.registry import FunctionRegistry
 from app.schemas import EvaluateRequest, RegisterRequest, ValueAndGradientsRequest
 from app.settings import Settings
-from app.wire import decode_args, decode_dy, dumps, encode_result, parse_envelope
-from engine.api import value_and_gradients
+from app.wire import Encoding, decode_args, decode_dy, dumps, encode_result, parse_envelope
+from engine.api import static_info, value_and_gradients
 from engine.errors import EngineError, TooLargeError
 from engine.graph import load_function, to_json
 from engine.ir import Graph
+from engine.limits import Limits
 from engine.params import resolve_params
 
 __all__ = ["Service", "function_info"]
 
 T = TypeVar("T")
 _GRAPH_POINTERS = ("/nodes", "/inputs", "/outputs")
+INLINE_MAX_BODY = 8 * 1024  # bytes: parsing and decoding such a body takes microseconds
+INLINE_MAX_NODES = 64  # so the static check of a new argument signature stays cheap too
 
 
 def function_info(graph: Graph) -> dict[str, Any]:
     """``{id, inputs, outputs, opset}`` of a graph, as registration answers it."""
     return {"id": graph.id, "inputs": graph.input_names, "outputs": to_json(graph)["outputs"], "opset": graph.opset}
+
+
+@dataclass
+class Job:
+    """One evaluation, decoded and statically checked: ``run()`` computes and encodes it."""
+
+    graph: Graph
+    request: EvaluateRequest
+    args: list[Any] | dict[str, Any]
+    dy: Any
+    encoding: Encoding
+    flops: int
+    limits: Limits
+    metrics: Metrics
+
+    def run(self) -> bytes:
+        graph, req = self.graph, self.request
+        try:
+            value, grads = value_and_gradients(graph, self.args, req.params, self.dy, req.unconnected_gradients,
+                                               limits=self.limits)
+        except EngineError as e:  # static checks point into the graph; the client knows it as /function
+            raise _at_function(e) from None
+        self.metrics.nodes.inc(len(graph.nodes))
+        positions = resolve_params(req.params, graph.input_names, len(graph.inputs))
+        names = [graph.input_names[p] for p in positions]
+        return encode_result(value, grads, names, self.encoding)
+
+
+def _at_function(e: EngineError) -> EngineError:
+    if e.pointer and e.pointer.startswith(_GRAPH_POINTERS):
+        e.at("/function")
+    return e
 
 
 class Service:
@@ -48,24 +88,52 @@ class Service:
         self.registry = registry
         self.slots = Slots(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds, metrics)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run one of the methods below in a worker thread, or refuse with 503 when all slots are busy."""
-        return await self.slots.run(fn, *args)
+    async def run(self, endpoint: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in a worker thread, or refuse with 503 when all slots are busy."""
+        return await self.slots.run(endpoint, fn, *args)
+
+    # -- the routes' entry points ----------------------------------------------------------
+
+    async def answer_one_shot(self, body: bytes) -> bytes:
+        """POST /v1/value-and-gradients."""
+        if self._small(body):
+            req = self._parse(body, ValueAndGradientsRequest)
+            graph = self.registry.by_source(_source(req))
+            if graph is not None:
+                return await self._finish("one_shot", self._job(graph, req))
+        return await self.run("one_shot", self.one_shot, body)
+
+    async def answer_registered(self, function_id: str, body: bytes) -> bytes:
+        """POST /v1/functions/{id}/value-and-gradients."""
+        graph = self.held(function_id)
+        if self._small(body):
+            return await self._finish("evaluate", self._job(graph, self._parse(body, EvaluateRequest)))
+        return await self.run("evaluate", self.evaluate, graph, body)
+
+    async def answer_register(self, body: bytes) -> tuple[bool, bytes]:
+        """POST /v1/functions: (whether the function is new here, its info)."""
+        return await self.run("register", self.register, body)
+
+    # -- the work, in whichever thread runs it ---------------------------------------------
 
     def one_shot(self, body: bytes) -> bytes:
-        """POST /v1/value-and-gradients: load (and cache) the function, then evaluate it."""
-        req = parse_envelope(body, ValueAndGradientsRequest, self.settings.max_json_depth)
-        source = orjson.dumps(req.function, option=orjson.OPT_SORT_KEYS)
+        """Parse, load (and cache) the function, evaluate it."""
+        req = self._parse(body, ValueAndGradientsRequest)
+        source = _source(req)
         graph = self.registry.by_source(source)
         if graph is None:
             graph, _ = self.registry.intern(self._load(req.function))
             self.registry.remember_source(source, graph)
             self.metrics.cache_changed()
-        return self._evaluate(graph, req)
+        return self._job(graph, req).run()
+
+    def evaluate(self, graph: Graph, body: bytes) -> bytes:
+        """Parse the arguments and evaluate a held function."""
+        return self._job(graph, self._parse(body, EvaluateRequest)).run()
 
     def register(self, body: bytes) -> tuple[bool, bytes]:
-        """POST /v1/functions: (whether the function is new here, its info)."""
-        req = parse_envelope(body, RegisterRequest, self.settings.max_json_depth)
+        """Parse and hold a function."""
+        req = self._parse(body, RegisterRequest)
         graph = self._load(req.function)
         if not self.registry.fits(graph):
             raise TooLargeError(f"the function's canonical form is {len(graph.canonical)} bytes, more than the "
@@ -73,11 +141,6 @@ class Service:
         graph, new = self.registry.intern(graph)
         self.metrics.cache_changed()
         return new, dumps(function_info(graph))
-
-    def evaluate(self, function_id: str, body: bytes) -> bytes:
-        """POST /v1/functions/{id}/value-and-gradients."""
-        graph = self.held(function_id)
-        return self._evaluate(graph, parse_envelope(body, EvaluateRequest, self.settings.max_json_depth))
 
     def held(self, function_id: str) -> Graph:
         """The cached graph under ``function_id``; 404 ``unknown_function`` if this replica lacks it."""
@@ -89,23 +152,41 @@ class Service:
                                        "/v1/value-and-gradients)")
         return graph
 
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _small(self, body: bytes) -> bool:
+        return self.settings.inline_max_flops > 0 and len(body) <= INLINE_MAX_BODY
+
+    async def _finish(self, endpoint: str, job: Job) -> bytes:
+        """Run a prepared job inline when it is cheap, else in a worker thread."""
+        if len(job.graph.nodes) <= INLINE_MAX_NODES and job.flops <= self.settings.inline_max_flops:
+            return self.slots.inline(endpoint, job.run)
+        return await self.run(endpoint, job.run)
+
+    def _parse(self, body: bytes, model: type[Any]) -> Any:
+        return parse_envelope(body, model, self.settings.max_json_depth)
+
+    def _job(self, graph: Graph, req: EvaluateRequest) -> Job:
+        """Decode the arguments and run the static checks (cached per argument signature)."""
+        resolve_params(req.params, graph.input_names, len(graph.inputs))  # a bad params list fails first
+        args, binary, budget = decode_args(req.args, self.limits, self.settings.max_request_elements)
+        dy = decode_dy(req.dy, len(graph.outputs), graph.output_is_list, self.limits, budget)
+        flops = 0
+        if len(graph.nodes) <= INLINE_MAX_NODES:  # larger graphs go to a thread anyway: check them there
+            try:
+                flops = static_info(graph, args, limits=self.limits).flops
+            except EngineError as e:
+                raise _at_function(e) from None
+        encoding: Encoding = req.encoding or ("base64" if binary else "list")
+        return Job(graph, req, args, dy, encoding, flops, self.limits, self.metrics)
+
     def _load(self, function: Any) -> Graph:
         try:
             return load_function(function, limits=self.limits)
         except EngineError as e:  # the engine points inside the function; the client sent it under /function
             raise e.at("/function") from None
 
-    def _evaluate(self, graph: Graph, req: EvaluateRequest) -> bytes:
-        positions = resolve_params(req.params, graph.input_names, len(graph.inputs))
-        args, binary, budget = decode_args(req.args, self.limits, self.settings.max_request_elements)
-        dy = decode_dy(req.dy, len(graph.outputs), graph.output_is_list, self.limits, budget)
-        try:
-            value, grads = value_and_gradients(graph, args, req.params, dy, req.unconnected_gradients,
-                                               limits=self.limits)
-        except EngineError as e:  # static checks point into the graph; the client knows it as /function
-            if e.pointer and e.pointer.startswith(_GRAPH_POINTERS):
-                e.at("/function")
-            raise
-        self.metrics.nodes.inc(len(graph.nodes))
-        names = [graph.input_names[p] for p in positions]
-        return encode_result(value, grads, names, req.encoding or ("base64" if binary else "list"))
+
+def _source(req: ValueAndGradientsRequest) -> bytes:
+    """The function as sent, in a canonical byte form: the key of the source cache."""
+    return orjson.dumps(req.function, option=orjson.OPT_SORT_KEYS)

@@ -9,6 +9,7 @@ arrays (``OPT_SERIALIZE_NUMPY``), which skips building a Python list.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from itertools import chain, compress
 from typing import Any, Literal, TypeVar
@@ -173,6 +174,8 @@ def decode_dy(dy: Any, outputs: int, is_list: bool, limits: Limits, budget: int)
 def _encode(x: Any, encoding: Encoding) -> Any:
     if x is None:
         return None
+    if encoding == "list" and type(x) is np.float64 and math.isfinite(x):  # scalars: the common small answer
+        return float(x)
     arr = np.asarray(x)
     if encoding == "list" and arr.ndim and arr.dtype == np.float64 and np.isfinite(arr).all():
         return np.ascontiguousarray(arr)  # orjson writes it directly; same digits as float repr

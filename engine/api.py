@@ -19,12 +19,12 @@ from engine.graph import load_function
 from engine.ir import Graph
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.params import positional_names, resolve_params
-from engine.static import infer
+from engine.static import StaticInfo, infer
 from engine.tape import Plan, Tape, backward, forward, make_plan
 from engine.tensor import Tensor, forward_traced
 from engine.tree import flatten
 
-__all__ = ["Array", "gradients_function", "value_and_gradients", "value_and_gradients_function"]
+__all__ = ["Array", "gradients_function", "static_info", "value_and_gradients", "value_and_gradients_function"]
 
 Unconnected = Literal["none", "zero"]
 _CACHE_SIZE = 64  # plans and static checks memoised per graph
@@ -171,12 +171,24 @@ def _args_sequence(args: Any) -> Sequence[Any]:
     return args
 
 
-def _static_check(graph: Graph, xs: list[Any], limits: Limits) -> None:
+def static_info(graph: Graph, args: Sequence[Any] | Mapping[str, Any], *,
+                limits: Limits = DEFAULT_LIMITS) -> StaticInfo:
+    """Shapes, sizes and estimated FLOPs of evaluating ``graph`` at ``args``, without evaluating it.
+
+    Raises the same typed errors as ``value_and_gradients`` for bad arguments or work over ``limits``;
+    the result is cached per argument signature, so the evaluation that follows does not pay for it again.
+    """
+    return _static_check(graph, _bind_args(graph, args), limits)
+
+
+def _static_check(graph: Graph, xs: list[Any], limits: Limits) -> StaticInfo:
     """Shapes, dtypes, sizes and costs, checked once per argument signature before any NumPy call."""
     key = ("static", limits, *[(x.shape, x.dtype.char) for x in xs])
-    if key not in graph.cache:
+    info: StaticInfo | None = graph.cache.get(key)
+    if info is None:
         info = infer(graph, [x.shape for x in xs], [x.dtype for x in xs], limits=limits)
         _remember(graph, key, info)
+    return info
 
 
 def _plan(graph: Graph, params: Any) -> tuple[list[int], Plan]:

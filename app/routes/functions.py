@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from app.auth import require_api_key
-from app.deps import RawBody, ServiceDep
+from app.deps import read_body, service_of
 from app.openapi import request_body, responses, with_links
 from app.wire import JSONBytes
 
@@ -32,9 +32,9 @@ FunctionId = Annotated[str, Path(description="the id returned by registration: s
                              "parameters": {"function_id": "$response.body#/id"},
                              "description": "evaluate it by id, sending only arguments"}}),
 )
-async def register_function(body: RawBody, service: ServiceDep) -> JSONBytes:
+async def register_function(request: Request) -> JSONBytes:
     """Hold a function under its content address; idempotent (201 the first time, 200 after)."""
-    new, info = await service.run(service.register, body)
+    new, info = await service_of(request).answer_register(await read_body(request))
     return JSONBytes(info, status_code=201 if new else 200)
 
 
@@ -45,9 +45,9 @@ async def register_function(body: RawBody, service: ServiceDep) -> JSONBytes:
     response_class=JSONBytes,
     responses=responses("GraphFunction", 401, 404, ok_description="The canonical function"),
 )
-async def get_function(function_id: FunctionId, service: ServiceDep) -> JSONBytes:
+async def get_function(function_id: FunctionId, request: Request) -> JSONBytes:
     """The function in canonical form: hashing it (SHA-256) gives its id."""
-    graph = service.held(function_id)
+    graph = service_of(request).held(function_id)
     return JSONBytes(graph.canonical, headers={"ETag": f'"{graph.id}"'})
 
 
@@ -60,6 +60,6 @@ async def get_function(function_id: FunctionId, service: ServiceDep) -> JSONByte
     responses=responses("ValueAndGradientsResponse", 400, 401, 404, 413, 415, 422, 503,
                         examples=("seed_response", "params_response")),
 )
-async def value_and_gradients_of_function(function_id: FunctionId, body: RawBody, service: ServiceDep) -> JSONBytes:
+async def value_and_gradients_of_function(function_id: FunctionId, request: Request) -> JSONBytes:
     """Evaluate a registered function; a 404 unknown_function means: resend it with POST /v1/value-and-gradients."""
-    return JSONBytes(await service.run(service.evaluate, function_id, body))
+    return JSONBytes(await service_of(request).answer_registered(function_id, await read_body(request)))

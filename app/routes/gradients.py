@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from app.auth import require_api_key
-from app.deps import RawBody, ServiceDep
+from app.deps import read_body, service_of
 from app.openapi import request_body, responses
 from app.wire import JSONBytes
 
@@ -21,6 +21,6 @@ router = APIRouter(tags=["gradients"], dependencies=[Depends(require_api_key)])
     responses=responses("ValueAndGradientsResponse", 400, 401, 413, 415, 422, 503,
                         examples=("seed_response", "params_response", "base64_response")),
 )
-async def value_and_gradients(body: RawBody, service: ServiceDep) -> JSONBytes:
+async def value_and_gradients(request: Request) -> JSONBytes:
     """Evaluate a function (JSON graph or text expression) and its gradients; the function is cached under its id."""
-    return JSONBytes(await service.run(service.one_shot, body))
+    return JSONBytes(await service_of(request).answer_one_shot(await read_body(request)))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from app_support import SEED, TestClient, assert_problem, make_client
 
-from app.deps import get_service
 from app.errors import PROBLEMS
 from engine.errors import LimitError, TracingError
 
@@ -146,10 +145,14 @@ def test_readiness_fails_until_started() -> None:
     assert c.get("/healthz").status_code == 200
 
 
-def failing_service(exc: BaseException) -> Callable[[], Any]:
-    def dependency() -> Any:
-        raise exc
-    return dependency
+class FailingService:
+    """Stands in for ``app.state.service``: every evaluation raises ``exc``."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    async def answer_one_shot(self, body: bytes) -> bytes:
+        raise self.exc
 
 
 @pytest.mark.parametrize(("exc", "status", "code"), [
@@ -160,7 +163,7 @@ def failing_service(exc: BaseException) -> Callable[[], Any]:
 ])
 def test_server_side_failures_map_through_the_table(exc: BaseException, status: int, code: str) -> None:
     with make_client() as c:
-        c.app.dependency_overrides[get_service] = failing_service(exc)  # type: ignore[attr-defined]
+        c.app.state.service = FailingService(exc)  # type: ignore[attr-defined]
         r = c.post(URL, json={"function": SEED, "args": [2, 3]})
     body = assert_problem(r, status, code)
     assert "secret internals" not in body["detail"] and r.headers["x-request-id"]
