@@ -114,6 +114,10 @@ def parse_inputs(raw: Any, limits: Limits = DEFAULT_LIMITS) -> list[Input]:
     return [_parse_input(entry, f"/inputs/{i}") for i, entry in enumerate(raw)]
 
 
+_SUGGEST_MAX_LEN = 32  # ids longer than this get no "did you mean" (bounds its cost to ~50 ms)
+_SUGGEST_FROM = 500  # names considered for it: the most recently defined
+
+
 def _bad_ref(ref: str, here: str | None, names: Mapping[str, int], n_inputs: int, nodes: Sequence[Any],
              start: int, pointer: str) -> ReferenceError_:
     """The most helpful of: a self reference, a forward reference, or an unknown id with close matches."""
@@ -123,7 +127,9 @@ def _bad_ref(ref: str, here: str | None, names: Mapping[str, int], n_inputs: int
         if isinstance(nodes[k], Mapping) and nodes[k].get("id") == ref:
             return ReferenceError_(f"'{ref}' is defined later (node {k}); {_RULE}", pointer)
     inputs = [n for n, s in names.items() if s < n_inputs]
-    close = difflib.get_close_matches(ref, list(names)[:5000], n=3)
+    # difflib is quadratic in the id's length: suggest only for short ids, among the latest names
+    close = difflib.get_close_matches(ref, list(names)[-_SUGGEST_FROM:], n=3) \
+        if len(ref) <= _SUGGEST_MAX_LEN else []
     hint = f"; did you mean {', '.join(close)}?" if close else (
         f" (inputs: {', '.join(inputs) or 'none'})" if len(inputs) <= 10 else f" ({len(inputs)} inputs, none close)")
     if ref in NONFINITE:

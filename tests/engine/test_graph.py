@@ -228,6 +228,18 @@ def test_forward_reference_names_the_later_node() -> None:
     assert "'c' is defined later (node 2)" in info.value.message and "earlier nodes" in info.value.message
 
 
+def test_did_you_mean_stays_cheap_for_adversarial_ids() -> None:
+    # Many long, nearly equal ids and a near miss would cost difflib seconds if every id were compared.
+    stem = "ab" * 60
+    nodes = [{"id": f"{stem}{i}", "op": "neg", "args": ["x"]} for i in range(5000)]
+    nodes.append({"id": "out", "op": "add", "args": ["x", stem]})
+    start = time.perf_counter()
+    with pytest.raises(ReferenceError_) as info:
+        parse_graph({"inputs": ["x"], "nodes": nodes, "outputs": "out"})
+    assert time.perf_counter() - start < 1.0  # was 2.4 s before suggestions were bounded
+    assert info.value.pointer == "/nodes/5000/args/1" and "unknown id" in info.value.message
+
+
 def test_unknown_attribute_of_an_op_with_attrs_lists_the_valid_ones() -> None:
     if "sum" not in OPS:
         pytest.skip("reductions not registered yet")
