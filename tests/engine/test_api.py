@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from engine_support import SEED_GRAPH
 
 from engine import (
     ArgumentError,
@@ -21,20 +22,6 @@ from engine import (
 
 def seed(x: Any, y: Any) -> Any:
     return x * x * x * y - x * y * y
-
-
-SEED_GRAPH = {
-    "version": 1, "opset": 1, "inputs": ["x", "y"],
-    "nodes": [
-        {"id": "a", "op": "mul", "args": ["x", "x"]},
-        {"id": "b", "op": "mul", "args": ["a", "x"]},
-        {"id": "c", "op": "mul", "args": ["b", "y"]},
-        {"id": "d", "op": "mul", "args": ["x", "y"]},
-        {"id": "e", "op": "mul", "args": ["d", "y"]},
-        {"id": "f", "op": "sub", "args": ["c", "e"]},
-    ],
-    "outputs": "f",
-}
 
 
 def local(params: Any = None, **kw: Any) -> Any:

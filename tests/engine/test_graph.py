@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from engine_support import SEED_GRAPH as SEED
 
 from engine.codec import encode_tensor
 from engine.errors import ArityError, AttrError, GraphError, ReferenceError_, TooLargeError, UnknownOpError
@@ -17,19 +18,6 @@ from engine.ir import Graph, Input
 from engine.limits import Limits
 from engine.registry import OPS
 from engine.tape_json import tape_to_json
-
-SEED = {
-    "version": 1, "opset": 1, "inputs": ["x", "y"],
-    "nodes": [
-        {"id": "a", "op": "mul", "args": ["x", "x"]},
-        {"id": "b", "op": "mul", "args": ["a", "x"]},
-        {"id": "c", "op": "mul", "args": ["b", "y"]},
-        {"id": "d", "op": "mul", "args": ["x", "y"]},
-        {"id": "e", "op": "mul", "args": ["d", "y"]},
-        {"id": "f", "op": "sub", "args": ["c", "e"]},
-    ],
-    "outputs": "f",
-}
 
 
 def run(graph: Graph, *args: Any) -> Any:
