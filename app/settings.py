@@ -62,7 +62,7 @@ class Settings(BaseSettings):
                                  description="evaluations running at once (worker threads)")
     max_queue: int = Field(default=64, ge=0, description="requests waiting for a free evaluation slot; "
                                                           "beyond slots + queue, requests get 503 at once")
-    inline_max_flops: int = Field(default=100_000, ge=0,
+    inline_max_flops: int = Field(default=10_000, ge=0,
                                   description="evaluations of small functions (at most 64 nodes, 8 KiB bodies) "
                                               "estimated under this many FLOPs run on the event loop, without a "
                                               "thread hop; 0 sends every evaluation to a worker thread")
