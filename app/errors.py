@@ -11,7 +11,6 @@ unexpected exceptions are logged with theirs.
     ├── MalformedJSONError       the body is not JSON (400)
     ├── UnsupportedMediaTypeError the body is not declared as JSON (415)
     ├── RequestShapeError        the envelope has a wrong or unknown field (422)
-    ├── UnauthorizedError        missing or wrong API key (401)
     ├── UnknownFunctionError     this replica does not hold the function id (404)
     ├── BodyTooLargeError        the body is over the byte limit (413)
     ├── JSONTooDeepError         the body nests deeper than allowed (413)
@@ -42,7 +41,6 @@ __all__ = [
     "ProblemResponse",
     "RequestShapeError",
     "ServiceError",
-    "UnauthorizedError",
     "UnknownFunctionError",
     "UnsupportedMediaTypeError",
     "install_error_handlers",
@@ -120,14 +118,6 @@ class UnsupportedMediaTypeError(ServiceError):
 
 class RequestShapeError(ServiceError):
     code = "invalid_request"
-
-
-class UnauthorizedError(ServiceError):
-    code = "unauthorized"
-
-    def __init__(self, message: str) -> None:
-        # RFC 6750 section 3: a 401 names the scheme the client should use.
-        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="valgrad"'})
 
 
 class UnknownFunctionError(ServiceError):

@@ -1,8 +1,8 @@
 """The FastAPI app: ``create_app(settings)`` wires settings, middleware, error handlers and routers.
 
 Middleware, outermost first: access (request id, log, metrics, last-resort
-500) -> CORS (when configured) -> body-size limit -> routes. Everything else
-lives in the module its name says.
+500) -> CORS (when configured) -> API keys (when configured) -> body-size
+limit -> routes. Everything else lives in the module its name says.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app.access import AccessMiddleware
+from app.auth import ApiKeyMiddleware
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware, cap_malloc_arenas
 from app.metrics import Metrics
@@ -75,15 +76,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = Service(settings, registry, metrics)
     app.state.ready = False
     install_error_handlers(app)
-    routers = [module.router for module in (gradients, functions, ops, health, docs)]
-    for router in routers:
-        app.include_router(router)
+    for module in (gradients, functions, ops, health, docs):
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.api_keys:
+        app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
                            expose_headers=["X-Request-ID", "Retry-After", "ETag", "Location"])
     app.add_middleware(AccessMiddleware, metrics=metrics, log_requests=settings.access_log)
-    install_openapi(app, routers)
+    install_openapi(app)
     return app

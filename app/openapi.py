@@ -8,14 +8,12 @@ of ``app.schemas`` and turns ``{"x-ref": name}`` markers into ``$ref``s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
-from app.auth import SECURITY, SECURITY_SCHEMES, require_api_key
+from app.auth import PROTECTED_PREFIX, SECURITY, SECURITY_SCHEMES
 from app.errors import problem_body
 from app.schemas import (
     COMPONENTS,
@@ -130,16 +128,13 @@ def _link(node: Any) -> Any:
     return node
 
 
-def _secure(schema: dict[str, Any], routers: Sequence[APIRouter]) -> None:
-    """Document the API-key schemes on every operation of a router that depends on ``require_api_key``."""
+def _secure(schema: dict[str, Any]) -> None:
+    """Document the API-key schemes on every operation that ``ApiKeyMiddleware`` guards."""
     schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
-    for router in routers:
-        if not any(d.dependency is require_api_key for d in router.dependencies):
-            continue
-        for route in router.routes:
-            if isinstance(route, APIRoute):
-                for method in route.methods or ():
-                    schema["paths"][route.path_format][method.lower()]["security"] = SECURITY
+    for path, operations in schema.get("paths", {}).items():
+        if path.startswith(PROTECTED_PREFIX):
+            for operation in operations.values():
+                operation["security"] = SECURITY
 
 
 def _tidy(schema: dict[str, Any]) -> None:
@@ -153,8 +148,8 @@ def _tidy(schema: dict[str, Any]) -> None:
         schema.get("components", {}).get("schemas", {}).pop(name, None)
 
 
-def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
-    """Make ``app.openapi()`` include the envelope models, hand-written components and auth of ``routers``."""
+def install_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` include the envelope models, hand-written components and the auth schemes."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -165,7 +160,7 @@ def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(defs.get("$defs", {}))
             components.update(COMPONENTS)
-            _secure(schema, routers)
+            _secure(schema)
             _tidy(schema)
             app.openapi_schema = _link(schema)
         return app.openapi_schema

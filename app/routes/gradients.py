@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from app.auth import require_api_key
 from app.deps import read_body, service_of
 from app.openapi import request_body, responses
 from app.wire import JSONBytes
 
-router = APIRouter(tags=["gradients"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["gradients"])
 
 
 @router.post(

@@ -46,6 +46,33 @@ def test_probes_metrics_and_docs_need_no_key(keyed: TestClient, path: str) -> No
     assert keyed.get(path).status_code == 200
 
 
+def test_unknown_paths_under_v1_need_a_key_too(keyed: TestClient) -> None:
+    # The check guards the whole /v1/ prefix, so a route added later cannot forget it.
+    assert_problem(keyed.get("/v1/no-such-route"), 401, "unauthorized")
+    assert_problem(keyed.get("/v1/no-such-route", headers={"X-API-Key": "first-key"}), 404, "not_found")
+
+
+def test_refusals_are_counted_and_carry_a_request_id(keyed: TestClient) -> None:
+    r = keyed.get("/v1/ops", headers={"X-Request-ID": "auth-1"})
+    assert r.status_code == 401 and r.headers["x-request-id"] == "auth-1"
+    assert 'route="unmatched",status="401"' in keyed.get("/metrics").text
+
+
+def test_cors_preflight_needs_no_key() -> None:
+    with make_client(api_keys=KEYS, cors_origins=["https://app.example"]) as c:
+        r = c.options("/v1/value-and-gradients", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_every_guarded_operation_documents_the_schemes(keyed: TestClient) -> None:
+    schema = keyed.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            assert ("security" in operation) == path.startswith("/v1/"), path
+
+
 def test_no_keys_configured_means_open(client: TestClient) -> None:
     assert client.get("/v1/ops").status_code == 200
 
