@@ -2,18 +2,15 @@
 
 A body is refused on its declared ``Content-Length`` before a byte is read,
 and again on the bytes actually streamed (chunked uploads declare none).
-Evaluations run in worker threads, never on the event loop. A short, bounded
-queue absorbs bursts; when every slot and queue place is taken a request is
+Evaluations run in worker threads (``Slots.run``), except those the service
+judges cheaper than the hop (``Slots.inline``). A short, bounded queue
+absorbs bursts; when every slot and queue place is taken a request is
 refused at once with 503 and ``Retry-After`` (RFC 9110 section 15.6.4), so
-load beyond capacity never builds an unbounded backlog. ``cap_malloc_arenas``
-keeps the evaluation threads from growing resident memory by fragmentation.
+load beyond capacity never builds an unbounded backlog.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,9 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import BodyTooLargeError, OverloadedError, problem_response
 from app.metrics import Metrics
 
-__all__ = ["BodyLimitMiddleware", "Slots", "cap_malloc_arenas"]
-
-_M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+__all__ = ["BodyLimitMiddleware", "Slots"]
 
 T = TypeVar("T")
 
@@ -112,19 +107,3 @@ class Slots:
         finally:
             self.metrics.evaluation.labels(endpoint).observe(time.perf_counter() - start)
 
-
-def cap_malloc_arenas(arenas: int = 2) -> bool:
-    """Ask glibc for at most ``arenas`` malloc arenas (unless ``MALLOC_ARENA_MAX`` says otherwise); False elsewhere.
-
-    glibc gives threads that allocate at once arenas of their own (up to 8 per core) and keeps freed memory
-    in each, so a server whose evaluations run in threads sees resident memory creep up for minutes (+15-30%
-    over a two-minute soak) although nothing leaks. Two arenas keep it flat at the same throughput: the GIL
-    serialises most allocation anyway. Effective for arenas made after the call, so call it before the
-    evaluation threads start; no request data ever reaches it.
-    """
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    try:
-        return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas))  # the process's own C library
-    except (OSError, AttributeError):  # not glibc (musl has no arenas to cap)
-        return False

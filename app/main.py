@@ -19,7 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from app.access import AccessMiddleware
 from app.auth import ApiKeyMiddleware
 from app.errors import install_error_handlers
-from app.limits import BodyLimitMiddleware, cap_malloc_arenas
+from app.limits import BodyLimitMiddleware
+from app.memory import tune_allocator
 from app.metrics import Metrics
 from app.openapi import install_openapi
 from app.registry import FunctionRegistry
@@ -57,7 +58,7 @@ def _version() -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; ``settings`` default to the ``VALGRAD_*`` environment."""
     settings = settings or Settings()
-    cap_malloc_arenas()  # before any evaluation thread exists
+    tune_allocator()  # before any evaluation thread exists
     registry = FunctionRegistry(settings.registry_max_functions, settings.registry_max_bytes)
     metrics = Metrics(registry)
 

@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 
 import engine
+from app.memory import keep_freed_memory
 from bench.servers import serve
 from bench.timing import fmt_time, median_time, table
 from engine.codec import decode_tensor, encode_tensor
@@ -111,6 +112,7 @@ def _median_of(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run() -> str:
+    keep_freed_memory()  # the server tunes its allocator so; the in-process baseline gets the same
     x = np.random.default_rng(0).standard_normal(1_000_000)
     with serve("bench.baseline_app:app") as base_url, serve("app.main:create_app", factory=True) as url:
         fid = httpx.post(url + "/v1/functions", json={"function": SEED["function"]}).json()["id"]

@@ -6,8 +6,10 @@ than the registry holds, so it evicts), calls by id (resent whole on 404
 ``unknown_function``, as the SDK does), function reads, and invalid requests
 that must get their exact problem code; every valid answer is compared with
 the engine's result in-process. Meanwhile SDK clients call a remote function
-in threads. Timeline: warm-up (10%), steady load until 70% (resident memory
-of the server's processes measured at both ends), one worker killed with
+in threads. Timeline: warm-up (25%: the server keeps freed memory for reuse,
+see ``app.memory``, so resident memory first climbs to the mix's high-water
+mark), steady load until 70% (resident memory of the server's processes
+measured at both ends), one worker killed with
 SIGKILL, the whole server restarted at 85%, load until the end. It passes when
 nothing answered 5xx or wrongly, no request timed out, every 503 carried
 Retry-After, no connection failed outside the fault windows, the service kept
@@ -39,6 +41,7 @@ from bench.soak_load import REGISTRY, SEED, Stats, generate, sdk_loop
 from bench.timing import table
 
 SDK_THREADS = 2
+WARM_UP = 0.25  # of the run, before resident memory is first measured
 FAULT_GRACE = 2.0  # seconds after a fault in which in-flight requests may still fail
 
 
@@ -141,7 +144,7 @@ def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_toleran
     try:
         for t in [load, *sdks]:
             t.start()
-        _sleep_until(t0 + 0.10 * seconds)
+        _sleep_until(t0 + WARM_UP * seconds)
         rss_before = server.rss_mib()
         _sleep_until(t0 + 0.70 * seconds)
         rss_after, evictions = server.rss_mib(), server.evictions()

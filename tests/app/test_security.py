@@ -39,8 +39,9 @@ FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill"
 # Audited exceptions: (file, name) -> why it is safe.
 ALLOWED = {
     ("app/main.py", "importlib"): "importlib.metadata reads the installed version, nothing else",
-    ("app/limits.py", "ctypes"): "one call of glibc's mallopt(M_ARENA_MAX) at start-up; no request data reaches it",
-    ("app/limits.py", "ctypes.CDLL"): "the process's own C library, for that mallopt call",
+    ("app/memory.py", "ctypes"): "glibc's mallopt at start-up (arenas, trim and mmap thresholds); no request data "
+                                 "reaches it",
+    ("app/memory.py", "ctypes.CDLL"): "the process's own C library, for those mallopt calls",
 }
 
 

@@ -8,12 +8,9 @@ the full run.
 
 from __future__ import annotations
 
-import platform
 import subprocess
 import sys
-from typing import Any
 
-import pytest
 from app_support import ROOT
 
 CHECKS = ["no 5xx", "every valid answer numerically right", "every invalid request got its problem code",
@@ -34,14 +31,3 @@ def test_short_soak_passes_every_check() -> None:
                     "SDK calls completed", "latency of valid answers p50 / p99",
                     "server RSS after warm-up / after steady load"):
         assert f"| {measure} |" in report, report
-
-
-def test_app_caps_malloc_arenas_on_glibc(monkeypatch: Any) -> None:
-    """Regression (found by the soak): per-thread malloc arenas grew the server's memory 15-30% in minutes."""
-    from app.limits import cap_malloc_arenas
-
-    if platform.libc_ver()[0] != "glibc":
-        pytest.skip("malloc arenas are glibc's")
-    assert cap_malloc_arenas() is True
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # an operator's own choice wins
-    assert cap_malloc_arenas() is False
