@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = Service(settings, registry, metrics)
     app.state.ready = False
     install_error_handlers(app)
-    for module in (gradients, functions, ops, health, docs):
+    for module in (functions, gradients, ops, health, docs):  # routes are matched in order: hot ones first
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
