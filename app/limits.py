@@ -97,7 +97,7 @@ class Slots:
         finally:
             self.admitted -= 1
             self.metrics.in_flight.dec()
-            self.metrics.evaluation.labels(endpoint).observe(time.perf_counter() - start)
+            self.metrics.observe_evaluation(endpoint, time.perf_counter() - start)
 
     def inline(self, endpoint: str, fn: Callable[[], T]) -> T:
         """``fn()`` right here on the event loop: for work cheaper than a thread hop (the caller decides)."""
@@ -105,5 +105,5 @@ class Slots:
         try:
             return fn()
         finally:
-            self.metrics.evaluation.labels(endpoint).observe(time.perf_counter() - start)
+            self.metrics.observe_evaluation(endpoint, time.perf_counter() - start)
 

@@ -60,6 +60,7 @@ class Metrics:
                                  registry=r)
         # (method, route template, status) -> its counter and histogram; bounded by the app's routes
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._evaluation_children: dict[str, Any] = {}
         self._seen = RegistryStats(0, 0, 0, 0, 0)
         self._lock = threading.Lock()
         if not self.multiprocess:
@@ -74,6 +75,13 @@ class Metrics:
             self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_evaluation(self, endpoint: str, seconds: float) -> None:
+        """Record one evaluation's time under its endpoint (children memoised, as for requests)."""
+        child = self._evaluation_children.get(endpoint)
+        if child is None:
+            child = self._evaluation_children[endpoint] = self.evaluation.labels(endpoint)
+        child.observe(seconds)
 
     def cache_changed(self) -> None:
         """Called after each cache operation: only multiprocess mode needs the numbers written at once."""
