@@ -11,7 +11,7 @@ import orjson
 
 import valgrad
 from bench.servers import serve
-from bench.timing import fmt_time, median_time, table
+from bench.timing import fmt_time, median_times, table
 
 
 def seed(x, y):  # type: ignore[no-untyped-def]
@@ -28,8 +28,8 @@ def run() -> str:
         body = orjson.dumps({"args": [2.0, 3.0], "params": [0, 1]})
         path = f"/v1/functions/{fid}/value-and-gradients"
         headers = {"Content-Type": "application/json"}
-        t_raw = median_time(lambda: raw.post(path, content=body, headers=headers).raise_for_status(), repeats=9)
-        t_sdk = median_time(lambda: g(2.0, 3.0), repeats=9)
+        t_raw, t_sdk = median_times([lambda: raw.post(path, content=body, headers=headers).raise_for_status(),
+                                     lambda: g(2.0, 3.0)], repeats=9)
     return "\n".join([
         "## SDK: registered seed call vs a raw httpx.Client.post of the same request (one live server)", "",
         table(["call", "median", "ratio"],

@@ -12,24 +12,31 @@ from typing import Any
 
 def median_time(fn: Callable[[], Any], *, min_time: float = 0.2, repeats: int = 7) -> float:
     """Median seconds per call over ``repeats`` batches, each batch running at least ``min_time``."""
-    fn()  # warm up caches and lazy imports
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    number = max(1, int(min_time / once))
-    samples = []
+    return median_times([fn], min_time=min_time, repeats=repeats)[0]
+
+
+def median_times(fns: Sequence[Callable[[], Any]], *, min_time: float = 0.2, repeats: int = 7) -> list[float]:
+    """``median_time`` of each of ``fns``, their batches interleaved so drift on a shared machine hits all alike."""
+    numbers = []
+    for fn in fns:
+        fn()  # warm up caches and lazy imports
+        start = time.perf_counter()
+        fn()
+        numbers.append(max(1, int(min_time / max(time.perf_counter() - start, 1e-7))))
+    samples: list[list[float]] = [[] for _ in fns]
     gc_was = gc.isenabled()
     gc.disable()
     try:
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            samples.append((time.perf_counter() - t0) / number)
+            for fn, number, out in zip(fns, numbers, samples, strict=True):
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    fn()
+                out.append((time.perf_counter() - t0) / number)
     finally:
         if gc_was:
             gc.enable()
-    return statistics.median(samples)
+    return [statistics.median(s) for s in samples]
 
 
 def peak_memory(fn: Callable[[], Any]) -> int:
