@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 import engine
-from bench.timing import fmt_time, median_time, peak_memory, table
+from bench.timing import fmt_time, median_times, peak_memory, table
 from engine.trace import trace
 
 
@@ -117,11 +117,14 @@ def run() -> str:
     memory = []
     for w in WORKLOADS:
         args = w.args()
-        base = median_time(lambda w=w, args=args: w.fn(np, *args))
+        contenders = [make(w, args) for make in (_valgrad_local, _valgrad_plan, *PEERS.values())]
+        present = [fn for fn in contenders if fn is not None]
+        # One interleaved measurement per workload: drift on a shared machine moves baseline and peers alike.
+        base, *times = median_times([lambda w=w, args=args: w.fn(np, *args), *present])
+        measured = iter(times)
         cells = [w.name, fmt_time(base)]
-        for make in (_valgrad_local, _valgrad_plan, *PEERS.values()):
-            fn = make(w, args)
-            t = median_time(fn) if fn is not None else None
+        for fn in contenders:
+            t = next(measured) if fn is not None else None
             cells.append("—" if t is None else f"{fmt_time(t)} ({t / base:.2f}×)")
         cells.append(w.target)
         rows.append(cells)
