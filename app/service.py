@@ -46,7 +46,7 @@ def function_info(graph: Graph) -> dict[str, Any]:
     return {"id": graph.id, "inputs": graph.input_names, "outputs": to_json(graph)["outputs"], "opset": graph.opset}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
     """One evaluation, decoded and statically checked: ``run()`` computes and encodes it."""
 
@@ -54,8 +54,9 @@ class Job:
     request: EvaluateRequest
     args: list[Any] | dict[str, Any]
     dy: Any
+    names: list[str]  # of the params, as the response lists them
     encoding: Encoding
-    flops: int
+    cheap: bool  # cheaper than a thread hop: run it on the event loop
     limits: Limits
     metrics: Metrics
 
@@ -67,9 +68,7 @@ class Job:
         except EngineError as e:  # static checks point into the graph; the client knows it as /function
             raise _at_function(e) from None
         self.metrics.nodes.inc(len(graph.nodes))
-        positions = resolve_params(req.params, graph.input_names, len(graph.inputs))
-        names = [graph.input_names[p] for p in positions]
-        return encode_result(value, grads, names, self.encoding)
+        return encode_result(value, grads, self.names, self.encoding)
 
 
 def _at_function(e: EngineError) -> EngineError:
@@ -159,7 +158,7 @@ class Service:
 
     async def _finish(self, endpoint: str, job: Job) -> bytes:
         """Run a prepared job inline when it is cheap, else in a worker thread."""
-        if len(job.graph.nodes) <= INLINE_MAX_NODES and job.flops <= self.settings.inline_max_flops:
+        if job.cheap:
             return self.slots.inline(endpoint, job.run)
         return await self.run(endpoint, job.run)
 
@@ -168,17 +167,18 @@ class Service:
 
     def _job(self, graph: Graph, req: EvaluateRequest) -> Job:
         """Decode the arguments and run the static checks (cached per argument signature)."""
-        resolve_params(req.params, graph.input_names, len(graph.inputs))  # a bad params list fails first
+        positions = resolve_params(req.params, graph.input_names, len(graph.inputs))  # bad params fail first
         args, binary, budget = decode_args(req.args, self.limits, self.settings.max_request_elements)
         dy = decode_dy(req.dy, len(graph.outputs), graph.output_is_list, self.limits, budget)
-        flops = 0
+        cheap = False
         if len(graph.nodes) <= INLINE_MAX_NODES:  # larger graphs go to a thread anyway: check them there
             try:
-                flops = static_info(graph, args, limits=self.limits).flops
+                cheap = static_info(graph, args, limits=self.limits).flops <= self.settings.inline_max_flops
             except EngineError as e:
                 raise _at_function(e) from None
         encoding: Encoding = req.encoding or ("base64" if binary else "list")
-        return Job(graph, req, args, dy, encoding, flops, self.limits, self.metrics)
+        return Job(graph, req, args, dy, [graph.input_names[p] for p in positions], encoding, cheap, self.limits,
+                   self.metrics)
 
     def _load(self, function: Any) -> Graph:
         try:
