@@ -174,11 +174,14 @@ def decode_dy(dy: Any, outputs: int, is_list: bool, limits: Limits, budget: int)
 def _encode(x: Any, encoding: Encoding) -> Any:
     if x is None:
         return None
-    if encoding == "list" and type(x) is np.float64 and math.isfinite(x):  # scalars: the common small answer
-        return float(x)
     arr = np.asarray(x)
-    if encoding == "list" and arr.ndim and arr.dtype == np.float64 and np.isfinite(arr).all():
-        return np.ascontiguousarray(arr)  # orjson writes it directly; same digits as float repr
+    if encoding == "list" and arr.dtype == np.float64:
+        if arr.ndim == 0:  # scalars, the common small answer: a float, unless it is NaN or infinite
+            number = float(arr)
+            if math.isfinite(number):
+                return number
+        elif np.isfinite(arr).all():
+            return np.ascontiguousarray(arr)  # orjson writes it directly; same digits as float repr
     return encode_tensor(arr, encoding)
 
 

@@ -193,6 +193,8 @@ def _decode_binary(obj: Mapping[str, Any], pointer: str, max_elements: int, err:
 
 def _decode(obj: Any, pointer: str, max_elements: int, limits: Limits, strings: bool,
             err: type[EngineError]) -> Array:
+    if type(obj) is float or type(obj) is int:  # the common scalar, before the slower ABC checks below
+        return np.asarray(_scalar(obj, pointer, strings, err), dtype=np.float64)
     if isinstance(obj, list | tuple):
         return _decode_list(obj, pointer, max_elements, limits, strings, err)
     if isinstance(obj, Mapping):
