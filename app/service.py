@@ -2,8 +2,9 @@
 
 Routes hand the raw body to one of the ``async`` entry points here. CPU work
 runs in a worker thread under ``Slots``, except for the common small case:
-a body under 8 KiB for a function already held, at most 64 nodes, whose
-static estimate is under ``VALGRAD_INLINE_MAX_FLOPS``. That evaluation
+a body under 8 KiB for a function already held with at most 64 nodes (so
+its static checks are cheap too), whose static estimate is under
+``VALGRAD_INLINE_MAX_FLOPS``. That evaluation
 takes tens of microseconds, less than the thread hop it would need, so it
 runs on the event loop (the estimate is from the static checks, made before
 any NumPy call, so an expensive request never gets there). Pointers in
@@ -26,12 +27,10 @@ from app.registry import FunctionRegistry
 from app.schemas import EvaluateRequest, RegisterRequest, ValueAndGradientsRequest
 from app.settings import Settings
 from app.wire import Encoding, decode_args, decode_dy, dumps, encode_result, parse_envelope
-from engine.api import static_info, value_and_gradients
+from engine.api import Evaluation, prepare
 from engine.errors import EngineError, TooLargeError
 from engine.graph import load_function, to_json
 from engine.ir import Graph
-from engine.limits import Limits
-from engine.params import resolve_params
 
 __all__ = ["Service", "function_info"]
 
@@ -46,32 +45,28 @@ def function_info(graph: Graph) -> dict[str, Any]:
     return {"id": graph.id, "inputs": graph.input_names, "outputs": to_json(graph)["outputs"], "opset": graph.opset}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Job:
-    """One evaluation, decoded and statically checked: ``run()`` computes and encodes it."""
+    """One request's evaluation, decoded and statically checked: ``run()`` computes and encodes it."""
 
-    graph: Graph
-    request: EvaluateRequest
-    args: list[Any] | dict[str, Any]
-    dy: Any
-    names: list[str]  # of the params, as the response lists them
+    evaluation: Evaluation
     encoding: Encoding
-    cheap: bool  # cheaper than a thread hop: run it on the event loop
-    limits: Limits
     metrics: Metrics
 
     def run(self) -> bytes:
-        graph, req = self.graph, self.request
+        evaluation = self.evaluation
+        graph = evaluation.graph
         try:
-            value, grads = value_and_gradients(graph, self.args, req.params, self.dy, req.unconnected_gradients,
-                                               limits=self.limits)
-        except EngineError as e:  # static checks point into the graph; the client knows it as /function
+            value, grads = evaluation.run()
+        except EngineError as e:
             raise _at_function(e) from None
         self.metrics.nodes.inc(len(graph.nodes))
-        return encode_result(value, grads, self.names, self.encoding)
+        names = [graph.input_names[p] for p in evaluation.positions]
+        return encode_result(value, grads, names, self.encoding)
 
 
 def _at_function(e: EngineError) -> EngineError:
+    """Static checks point into the graph; the client knows it as ``/function``."""
     if e.pointer and e.pointer.startswith(_GRAPH_POINTERS):
         e.at("/function")
     return e
@@ -98,14 +93,14 @@ class Service:
         if self._small(body):
             req = self._parse(body, ValueAndGradientsRequest)
             graph = self.registry.by_source(_source(req))
-            if graph is not None:
+            if graph is not None and len(graph.nodes) <= INLINE_MAX_NODES:
                 return await self._finish("one_shot", self._job(graph, req))
         return await self.run("one_shot", self.one_shot, body)
 
     async def answer_registered(self, function_id: str, body: bytes) -> bytes:
         """POST /v1/functions/{id}/value-and-gradients."""
         graph = self.held(function_id)
-        if self._small(body):
+        if self._small(body) and len(graph.nodes) <= INLINE_MAX_NODES:
             return await self._finish("evaluate", self._job(graph, self._parse(body, EvaluateRequest)))
         return await self.run("evaluate", self.evaluate, graph, body)
 
@@ -157,8 +152,8 @@ class Service:
         return self.settings.inline_max_flops > 0 and len(body) <= INLINE_MAX_BODY
 
     async def _finish(self, endpoint: str, job: Job) -> bytes:
-        """Run a prepared job inline when it is cheap, else in a worker thread."""
-        if job.cheap:
+        """Run a prepared job on the event loop when its static estimate is small, else in a worker thread."""
+        if job.evaluation.info.flops <= self.settings.inline_max_flops:
             return self.slots.inline(endpoint, job.run)
         return await self.run(endpoint, job.run)
 
@@ -166,19 +161,14 @@ class Service:
         return parse_envelope(body, model, self.settings.max_json_depth)
 
     def _job(self, graph: Graph, req: EvaluateRequest) -> Job:
-        """Decode the arguments and run the static checks (cached per argument signature)."""
-        positions = resolve_params(req.params, graph.input_names, len(graph.inputs))  # bad params fail first
+        """Decode the tensors and prepare the evaluation (params, static checks: cached per signature)."""
         args, binary, budget = decode_args(req.args, self.limits, self.settings.max_request_elements)
         dy = decode_dy(req.dy, len(graph.outputs), graph.output_is_list, self.limits, budget)
-        cheap = False
-        if len(graph.nodes) <= INLINE_MAX_NODES:  # larger graphs go to a thread anyway: check them there
-            try:
-                cheap = static_info(graph, args, limits=self.limits).flops <= self.settings.inline_max_flops
-            except EngineError as e:
-                raise _at_function(e) from None
-        encoding: Encoding = req.encoding or ("base64" if binary else "list")
-        return Job(graph, req, args, dy, [graph.input_names[p] for p in positions], encoding, cheap, self.limits,
-                   self.metrics)
+        try:
+            evaluation = prepare(graph, args, req.params, dy, req.unconnected_gradients, limits=self.limits)
+        except EngineError as e:
+            raise _at_function(e) from None
+        return Job(evaluation, req.encoding or ("base64" if binary else "list"), self.metrics)
 
     def _load(self, function: Any) -> Graph:
         try:

@@ -4,12 +4,15 @@
 Python control flow works); ``value_and_gradients(graph, args)`` evaluates a
 validated graph with a backward plan cached per params and static checks
 cached per argument signature, so a registered function costs one loop.
+``prepare`` stops before the first NumPy call and reports the static
+estimate, for callers that choose where to run the work.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -24,7 +27,9 @@ from engine.tape import Plan, Tape, backward, forward, make_plan
 from engine.tensor import Tensor, forward_traced
 from engine.tree import flatten
 
-__all__ = ["Array", "gradients_function", "static_info", "value_and_gradients", "value_and_gradients_function"]
+__all__ = [
+    "Array", "Evaluation", "gradients_function", "prepare", "value_and_gradients", "value_and_gradients_function",
+]
 
 Unconnected = Literal["none", "zero"]
 _CACHE_SIZE = 64  # plans and static checks memoised per graph
@@ -68,24 +73,52 @@ def value_and_gradients(
     dy: Any = None, unconnected_gradients: Unconnected = "none", *, limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[Any, list[Any]]:
     """Value and gradients of a graph (or JSON graph / expression) at ``args`` (a list, or a dict by name)."""
+    return prepare(graph, args, params, dy, unconnected_gradients, limits=limits).run()
+
+
+def prepare(
+    graph: Graph | Mapping[str, Any], args: Sequence[Any] | Mapping[str, Any], params: Any = None,
+    dy: Any = None, unconnected_gradients: Unconnected = "none", *, limits: Limits = DEFAULT_LIMITS,
+) -> Evaluation:
+    """``value_and_gradients`` up to its first NumPy call: arguments bound, params resolved, static checks passed.
+
+    Raises the same typed errors; the returned ``Evaluation`` carries the static estimate (``info``), so a
+    caller such as the service can decide where to run it before paying for it.
+    """
     zeros = _check_unconnected(unconnected_gradients)
     if not isinstance(graph, Graph):
         graph = load_function(graph, limits=limits)
     xs = _bind_args(graph, args)
     positions, plan = _plan(graph, params)
-    _static_check(graph, xs, limits)
-    env = xs + _env_tail(graph)
-    outputs = graph.outputs
-    with np.errstate(all="ignore"):  # NaN and inf are answers here, not warnings in a service's log
-        if any(type(x) is Tensor for x in xs):  # inside an enclosing gradient (higher order)
-            forward_traced(graph.nodes, env)
-        else:
-            forward(graph.nodes, env)
-        values = [env[s] for s in outputs]
-        seeds = _seeds(values, outputs, dy, graph.output_is_list)
-        grads = backward(plan, env, seeds, positions)
-    value = [_to_array(v) for v in values] if graph.output_is_list else _to_array(values[0])
-    return value, [_finish(g, xs[p], zeros) for g, p in zip(grads, positions, strict=True)]
+    return Evaluation(graph, xs, positions, plan, _static_check(graph, xs, limits), dy, zeros)
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """A graph bound to checked arguments: ``run()`` computes its value and gradients."""
+
+    graph: Graph
+    xs: list[Any]
+    positions: list[int]  # of the params, in the order their gradients are returned
+    plan: Plan
+    info: StaticInfo  # shapes, element counts and estimated FLOPs, from the static pass
+    dy: Any
+    zeros: bool  # unconnected gradients as zeros rather than None
+
+    def run(self) -> tuple[Any, list[Any]]:
+        graph, xs, positions = self.graph, self.xs, self.positions
+        env = xs + _env_tail(graph)
+        outputs = graph.outputs
+        with np.errstate(all="ignore"):  # NaN and inf are answers here, not warnings in a service's log
+            if any(type(x) is Tensor for x in xs):  # inside an enclosing gradient (higher order)
+                forward_traced(graph.nodes, env)
+            else:
+                forward(graph.nodes, env)
+            values = [env[s] for s in outputs]
+            seeds = _seeds(values, outputs, self.dy, graph.output_is_list)
+            grads = backward(self.plan, env, seeds, positions)
+        value = [_to_array(v) for v in values] if graph.output_is_list else _to_array(values[0])
+        return value, [_finish(g, xs[p], self.zeros) for g, p in zip(grads, positions, strict=True)]
 
 
 # -- eager tracing ------------------------------------------------------------------
@@ -169,16 +202,6 @@ def _args_sequence(args: Any) -> Sequence[Any]:
     if not isinstance(args, Sequence) or isinstance(args, str | bytes):
         raise ArgumentError("args must be a list (by position) or an object (by name)", pointer="/args")
     return args
-
-
-def static_info(graph: Graph, args: Sequence[Any] | Mapping[str, Any], *,
-                limits: Limits = DEFAULT_LIMITS) -> StaticInfo:
-    """Shapes, sizes and estimated FLOPs of evaluating ``graph`` at ``args``, without evaluating it.
-
-    Raises the same typed errors as ``value_and_gradients`` for bad arguments or work over ``limits``;
-    the result is cached per argument signature, so the evaluation that follows does not pay for it again.
-    """
-    return _static_check(graph, _bind_args(graph, args), limits)
 
 
 def _static_check(graph: Graph, xs: list[Any], limits: Limits) -> StaticInfo:

@@ -233,7 +233,7 @@ def test_error_bodies_never_echo_tracebacks_or_paths(code: str, request_: dict[s
                                                      failure: Callable[..., Any] | None, settings: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     if failure is not None:
-        monkeypatch.setattr(app.service, "value_and_gradients", failure)
+        monkeypatch.setattr(app.service, "prepare", failure)
     c = make_client(**SETTINGS[settings])
     kwargs = dict(request_)
     method, path = kwargs.pop("method", "POST"), kwargs.pop("path", URL)
