@@ -34,7 +34,7 @@ SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}, {}]  # {
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="valgrad"'}  # RFC 6750 section 3: name the scheme to use
 
 
-def presented_key(headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
+def _presented_key(headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
     """The key from ``X-API-Key``, else from ``Authorization: Bearer`` (scheme case-insensitive)."""
     api_key = authorization = None
     for name, value in headers:
@@ -63,7 +63,7 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PROTECTED_PREFIX):
-            presented = presented_key(scope["headers"])
+            presented = _presented_key(scope["headers"])
             refusal = None
             if not presented:
                 refusal = ("this server requires an API key: send 'Authorization: Bearer <key>' "

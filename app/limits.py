@@ -106,4 +106,3 @@ class Slots:
             return fn()
         finally:
             self.metrics.observe_evaluation(endpoint, time.perf_counter() - start)
-

@@ -58,30 +58,29 @@ class Metrics:
         self.misses = Counter("valgrad_registry_misses", "function-id lookups that did not (404s)", registry=r)
         self.evictions = Counter("valgrad_registry_evictions", "functions dropped to stay within bounds",
                                  registry=r)
-        # (method, route template, status) -> its counter and histogram; bounded by the app's routes
-        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._evaluation_children: dict[str, Any] = {}
+        # (metric, label values) -> its child; bounded, as labels are route templates, statuses and endpoints
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._seen = RegistryStats(0, 0, 0, 0, 0)
         self._lock = threading.Lock()
         if not self.multiprocess:
             ProcessCollector(registry=r)
 
     def count_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one HTTP request and its latency (label children memoised: ``labels()`` costs microseconds)."""
-        key = (method, route, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        """Count one HTTP request and its latency."""
+        self._child(self.requests, method, route, str(status)).inc()
+        self._child(self.latency, method, route).observe(seconds)
 
     def observe_evaluation(self, endpoint: str, seconds: float) -> None:
-        """Record one evaluation's time under its endpoint (children memoised, as for requests)."""
-        child = self._evaluation_children.get(endpoint)
+        """Record one evaluation's time under its endpoint."""
+        self._child(self.evaluation, endpoint).observe(seconds)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, memoised: ``labels()`` costs microseconds on every request otherwise."""
+        key = (metric, labels)
+        child = self._children.get(key)
         if child is None:
-            child = self._evaluation_children[endpoint] = self.evaluation.labels(endpoint)
-        child.observe(seconds)
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def cache_changed(self) -> None:
         """Called after each cache operation: only multiprocess mode needs the numbers written at once."""

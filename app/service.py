@@ -14,9 +14,8 @@ registered function, to its canonical form (``GET /v1/functions/{id}``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -34,7 +33,6 @@ from engine.ir import Graph
 
 __all__ = ["Service", "function_info"]
 
-T = TypeVar("T")
 _GRAPH_POINTERS = ("/nodes", "/inputs", "/outputs")
 INLINE_MAX_BODY = 8 * 1024  # bytes: parsing and decoding such a body takes microseconds
 INLINE_MAX_NODES = 64  # so the static check of a new argument signature stays cheap too
@@ -82,10 +80,6 @@ class Service:
         self.registry = registry
         self.slots = Slots(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds, metrics)
 
-    async def run(self, endpoint: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` in a worker thread, or refuse with 503 when all slots are busy."""
-        return await self.slots.run(endpoint, fn, *args)
-
     # -- the routes' entry points ----------------------------------------------------------
 
     async def answer_one_shot(self, body: bytes) -> bytes:
@@ -95,18 +89,18 @@ class Service:
             graph = self.registry.by_source(_source(req))
             if graph is not None and len(graph.nodes) <= INLINE_MAX_NODES:
                 return await self._finish("one_shot", self._job(graph, req))
-        return await self.run("one_shot", self.one_shot, body)
+        return await self.slots.run("one_shot", self.one_shot, body)
 
     async def answer_registered(self, function_id: str, body: bytes) -> bytes:
         """POST /v1/functions/{id}/value-and-gradients."""
         graph = self.held(function_id)
         if self._small(body) and len(graph.nodes) <= INLINE_MAX_NODES:
             return await self._finish("evaluate", self._job(graph, self._parse(body, EvaluateRequest)))
-        return await self.run("evaluate", self.evaluate, graph, body)
+        return await self.slots.run("evaluate", self.evaluate, graph, body)
 
     async def answer_register(self, body: bytes) -> tuple[bool, bytes]:
         """POST /v1/functions: (whether the function is new here, its info)."""
-        return await self.run("register", self.register, body)
+        return await self.slots.run("register", self.register, body)
 
     # -- the work, in whichever thread runs it ---------------------------------------------
 
@@ -155,7 +149,7 @@ class Service:
         """Run a prepared job on the event loop when its static estimate is small, else in a worker thread."""
         if job.evaluation.info.flops <= self.settings.inline_max_flops:
             return self.slots.inline(endpoint, job.run)
-        return await self.run(endpoint, job.run)
+        return await self.slots.run(endpoint, job.run)
 
     def _parse(self, body: bytes, model: type[Any]) -> Any:
         return parse_envelope(body, model, self.settings.max_json_depth)
