@@ -29,6 +29,7 @@ __all__ = [
     "nonempty_axes_attr",
     "optional_axis_attr",
     "ord_attr",
+    "output_attr",
     "parse_int",
     "shape_attr",
     "str_attr",
@@ -150,6 +151,18 @@ def optional_axis_attr(name: str = "axis", default: Any = None, doc: str = "") -
         return None if v is None else parse_int(v)
 
     return Attr(name, parse, default, doc=doc or "an integer axis, or null to work on the flattened array")
+
+
+def output_attr(doc: str = "") -> Attr:
+    """Which result of a NumPy function with several (``linalg.eigh(x)[1]``): each result is its own node."""
+
+    def parse(v: Any) -> int:
+        k = parse_int(v)
+        if k < 0:
+            raise AttrError(f"output must be a non-negative result index, got {k}")
+        return k
+
+    return Attr("output", parse, 0, doc=doc or "which result of the NumPy function this node is (0-based)")
 
 
 def nonempty_axes_attr(name: str = "axis", doc: str = "") -> Attr:

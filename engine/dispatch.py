@@ -106,4 +106,8 @@ def call_function(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
     if op is None:
         raise _unsupported(_name(func))
     inputs, attrs = _split(op, func, args, kwargs)
-    return call_op(op.name, *inputs, **attrs)
+    if op.results == 1:
+        return call_op(op.name, *inputs, **attrs)
+    # A function with several results (linalg.eigh): one node per result, as NumPy's tuple.
+    n = op.n_results(op.bind(attrs)[1])
+    return tuple(call_op(op.name, *inputs, **attrs, output=k) for k in range(n))

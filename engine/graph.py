@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 VERSION = 1
-OPSETS = (1,)
+OPSETS = (1, 2)
 NEWEST_OPSET = OPSETS[-1]
 _GRAPH_KEYS = frozenset(("version", "opset", "inputs", "nodes", "outputs"))
 _NODE_KEYS = frozenset(("id", "op", "args", "attrs"))
@@ -296,9 +296,28 @@ def parse_graph(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> Graph:
         raise GraphError("an attribute is nested too deeply", "/nodes") from None
     outputs, is_list = _outputs(obj.get("outputs"), parser)
     assert len(parser.constants) + len(inputs) == parser.base, "constant pre-count disagrees with the parse"
+    opset = _lowest_opset(nodes, opset)
     canonical = _serialise(inputs, parser.constants, nodes, outputs, is_list, opset)
     digest = "sha256:" + hashlib.sha256(canonical).hexdigest()
     return Graph(inputs, tuple(parser.constants), nodes, outputs, is_list, opset, canonical, digest)
+
+
+def _lowest_opset(nodes: Sequence[Node], declared: int) -> int:
+    """The lowest opset holding every op the graph uses; an op newer than the declared opset is an error.
+
+    An op's meaning never changes within the opsets that hold it, so a graph written against opset 2 that
+    uses only opset-1 ops is the same function as its opset-1 spelling, and gets the same canonical form
+    and id: version-1 functions keep their ids whether or not they state an opset.
+    """
+    needed = 1
+    for i, node in enumerate(nodes):
+        k = node.op.opset
+        if k > needed:
+            if k > declared:
+                raise GraphError(f"op '{node.op.name}' was introduced in opset {k}, but the graph declares opset "
+                                 f"{declared}; declare \"opset\": {k} or omit it", f"/nodes/{i}/op")
+            needed = k
+    return needed
 
 
 def _compact(doc: Any) -> str:

@@ -82,6 +82,15 @@ class Op:
     variadic_vjp: Callable[[int], VJP | None] | None = None
     numpy: tuple[Any, ...] = ()
     attr_index: Mapping[str, Attr] = field(default_factory=dict, compare=False)
+    opset: int = 1
+    results: int | Callable[..., int] = 1
+    operators: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    pack_args: bool = False
+
+    def n_results(self, kwargs: Mapping[str, Any]) -> int:
+        """How many results the NumPy function has (``linalg.eigh``: 2); each is a node with ``output=k``."""
+        return self.results if isinstance(self.results, int) else self.results(**kwargs)
 
     def vjp(self, i: int) -> VJP | None:
         """The VJP for input ``i``, or None where the op has no gradient there."""
@@ -145,6 +154,11 @@ def defop(
     variadic_vjp: Callable[[int], VJP | None] | None = None,
     numpy: Sequence[Any] = (),
     aliases: Sequence[str] = (),
+    opset: int = 1,
+    results: int | Callable[..., int] = 1,
+    operators: Sequence[str] = (),
+    methods: Sequence[str] = (),
+    pack_args: bool = False,
 ) -> Op:
     """Register an op.
 
@@ -152,7 +166,12 @@ def defop(
     returns the cotangent of input ``i`` (None: no gradient); ``shape(*input_shapes, **kwargs)``
     returns the output shape or raises ``ShapeError``; ``cost(out_shape, *input_shapes, **kwargs)``
     estimates FLOPs; ``numpy`` lists the NumPy functions/ufuncs a ``Tensor`` routes here.
-    ``arity`` defaults to ``len(vjps)``; ``(low, None)`` means variadic.
+    ``arity`` defaults to ``len(vjps)``; ``(low, None)`` means variadic. ``opset`` is the op set that
+    introduced the op. ``results`` > 1 (or a function of the attributes) marks a NumPy function with several
+    results (``linalg.eigh``): each result is its own node, selected by the op's ``output`` attribute.
+    ``operators`` are the Python operators that mean this op (``"add"`` for ``+`` and its reflection, see
+    ``engine.pyops``) and ``methods`` the ndarray methods (``"sum"``); ``pack_args`` lets a method take its
+    first list attribute as separate arguments, as ``x.reshape(2, 3)`` does.
     """
     if name in OPS or name in ALIASES:
         raise RuntimeError(f"op '{name}' registered twice")
@@ -171,6 +190,11 @@ def defop(
         variadic_vjp=variadic_vjp,
         numpy=tuple(numpy),
         attr_index={a.name: a for a in attrs},
+        opset=opset,
+        results=results,
+        operators=tuple(operators),
+        methods=tuple(methods),
+        pack_args=pack_args,
     )
     OPS[name] = op
     for alias in aliases:

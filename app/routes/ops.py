@@ -19,6 +19,7 @@ def _describe(op: Op) -> dict[str, Any]:
     low, high = op.arity
     return {
         "name": op.name,
+        "opset": op.opset,
         "aliases": sorted(alias for alias, name in ALIASES.items() if name == op.name),
         "min_args": low,
         "max_args": high,

@@ -1,10 +1,25 @@
-"""The v1 op set. Importing this package registers every op (one ``defop`` per op).
+"""The op set (opsets 1 and 2). Importing this package registers every op (one ``defop`` per op).
 
 Ops without a NumPy function are exported as NumPy-style functions that a
 ``Tensor`` dispatches through ``__array_function__`` (see ``engine.ops.nep18``).
 """
 
-from engine.ops import arithmetic, compare, einsum, indexing, linalg, ml, reductions, shape, unary  # noqa: F401
+from engine.ops import (  # noqa: F401  # noqa: F401  - op set 2
+    arithmetic,
+    arrange,
+    compare,
+    decomp,
+    einsum,
+    elementwise,
+    indexing,
+    linalg,
+    ml,
+    products,
+    reductions,
+    selection,
+    shape,
+    unary,
+)
 from engine.ops.ml import log_softmax, logsumexp, sigmoid, softmax
 from engine.ops.nep18 import dispatched
 

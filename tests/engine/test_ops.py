@@ -1,13 +1,19 @@
-"""The v1 op set, one table row per (op, shapes, attrs): forward, VJP, shape rule, cost, dtype, kink conventions."""
+"""The op set, one table row per (op, shapes, attrs): forward, VJP, shape rule, cost, dtype, kink conventions."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+import opcases_arrange
+import opcases_decomp
+import opcases_elementwise
+import opcases_products
+import opcases_selection
 import pytest
+from op_support import Case, M, N, P, R, U, case
 
 import engine.ops  # registers the op set
 from engine.api import gradients_function
@@ -17,38 +23,7 @@ from engine.ops.nep18 import dispatched
 from engine.registry import OPS, lookup
 from engine.tensor import call_op
 
-R = np.random.default_rng(1234)
-
-
-def N(*s: int) -> np.ndarray:
-    return R.standard_normal(s)
-
-
-def P(*s: int) -> np.ndarray:
-    return R.uniform(0.5, 2.0, s)
-
-
-def U(*s: int) -> np.ndarray:
-    return R.uniform(-0.9, 0.9, s)
-
-
-def M(*s: int) -> np.ndarray:
-    """Well-conditioned (batches of) square matrices."""
-    return R.standard_normal(s) * 0.2 + 2 * np.eye(s[-1])
-
-
-class Case(NamedTuple):
-    op: str
-    args: tuple[Any, ...]
-    attrs: dict[str, Any]
-
-    def __repr__(self) -> str:
-        shapes = ",".join(str(list(np.shape(a))) for a in self.args)
-        return f"{self.op}({shapes}){self.attrs or ''}"
-
-
-def case(op: str, *args: Any, **attrs: Any) -> Case:
-    return Case(op, args, attrs)
+GROUPS = (opcases_arrange, opcases_decomp, opcases_elementwise, opcases_products, opcases_selection)
 
 
 SHAPES = [(), (3,), (1, 3), (2, 1), (2, 3)]
@@ -132,6 +107,7 @@ CASES: list[Case] = [
     case("_take_grad", N(4), indices=[0, 2, 2, -1], axis=None, shape=[2, 3]),
     case("_take_grad", N(2, 2, 2), indices=[[0, 0], [1, 0]], axis=-1, shape=[2, 2]),
 ]
+CASES += [c for g in GROUPS for c in g.CASES]
 
 
 def _adjoint_ref(fwd: Callable[[np.ndarray], Any]) -> Callable[..., Any]:
@@ -162,6 +138,8 @@ REF: dict[str, Callable[..., Any]] = {
     "_getitem_grad": _adjoint_ref(lambda x, index: x[index]),
     "_take_grad": _adjoint_ref(lambda x, indices, axis: np.take(x, indices, axis=axis)),
 }
+for _g in GROUPS:
+    REF.update(_g.REF)
 
 
 def _bind(c: Case) -> tuple[Any, dict[str, Any]]:
@@ -369,6 +347,7 @@ BAD_SHAPES = [
     ("take", [(3,)], {"indices": 0, "axis": 1}), ("_getitem_grad", [(2,)], {"index": [0], "shape": [4, 3]}),
     ("_take_grad", [(2,)], {"indices": [0, 1, 1], "axis": None, "shape": [4]}),
 ]
+BAD_SHAPES += [row for g in GROUPS for row in g.BAD_SHAPES]
 
 
 @pytest.mark.parametrize("name,shapes,attrs", BAD_SHAPES, ids=[f"{n}{s}{a}" for n, s, a in BAD_SHAPES])
@@ -392,6 +371,7 @@ BAD_ATTRS = [
     ("transpose", {"axes": 3}), ("cumsum", {"axis": [0]}), ("expand_dims", {"axis": None}),
     ("sum", {"axes": 0}), ("trace", {"offset": None}),
 ]
+BAD_ATTRS += [row for g in GROUPS for row in g.BAD_ATTRS]
 
 
 @pytest.mark.parametrize("name,attrs", BAD_ATTRS, ids=[f"{n}{a}"[:60] for n, a in BAD_ATTRS])

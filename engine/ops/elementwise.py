@@ -1,0 +1,3 @@
+"""Elementwise math of op set 2."""
+
+from __future__ import annotations
