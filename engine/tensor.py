@@ -20,10 +20,11 @@ import engine.ops  # noqa: F401 - registers the op set
 from engine.dispatch import call_function, ufunc_op
 from engine.errors import TracingError
 from engine.ir import Node
+from engine.ops.indexing import subscript
 from engine.registry import OPS, Op, lookup, shape_of
 from engine.tape import EMPTY, Tape
 
-__all__ = ["Tensor", "apply", "call_op", "forward_traced", "index_to_json"]
+__all__ = ["Tensor", "apply", "call_op", "forward_traced"]
 
 
 def apply(op: Op, args: Sequence[Any], kwargs: Mapping[str, Any] = EMPTY,
@@ -76,25 +77,6 @@ def call_op(name: str, *args: Any, **attrs: Any) -> Any:
         raise TypeError(message)
     canonical, kwargs = op.bind(attrs) if (attrs or op.attrs) else (EMPTY, EMPTY)
     return apply(op, args, kwargs, canonical)
-
-
-def index_to_json(index: Any) -> list[Any]:
-    """A Python basic index (ints, slices, None, Ellipsis) as getitem's ``index`` attribute."""
-    items = index if isinstance(index, tuple) else (index,)
-    out: list[Any] = []
-    for item in items:
-        if item is None or (isinstance(item, int | np.integer) and not isinstance(item, bool)):
-            out.append(None if item is None else int(item))
-        elif item is Ellipsis:
-            out.append("...")
-        elif isinstance(item, slice):
-            out.append({"start": item.start, "stop": item.stop, "step": item.step})
-        else:
-            raise TypeError(
-                f"index {item!r:.40} is not supported: use ints, slices, None and ... "
-                "(for gathering by an index list use np.take(x, indices, axis))"
-            )
-    return out
 
 
 _OPERATORS = {
@@ -203,7 +185,7 @@ class Tensor:
         return apply(OPS["absolute"], (self,))
 
     def __getitem__(self, index: Any) -> Any:
-        return call_op("getitem", self, index=index_to_json(index))
+        return subscript(self, index)
 
     @property
     def T(self) -> Any:  # noqa: N802 - NumPy's name

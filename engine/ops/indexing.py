@@ -18,7 +18,7 @@ from engine.ops.nep18 import dispatched
 from engine.registry import defop, shape_of, size_of
 from engine.shapes import Shape, normalize_axis
 
-__all__ = ["getitem_grad", "take_grad"]
+__all__ = ["getitem_grad", "index_to_json", "subscript", "take_grad"]
 
 Index = tuple[Any, ...]
 
@@ -108,3 +108,29 @@ defop("_take_grad", _take_grad,
       (lambda g, ans, gx, indices, axis, shape: np.take(g, indices, axis=axis),),
       shape=_take_grad_shape, attrs=(indices_attr(), optional_axis_attr("axis"), _SHAPE), numpy=(take_grad,),
       cost=lambda out, g, **_: size_of(out), doc="internal: zeros of shape with g added at indices (take's VJP)")
+
+
+def index_to_json(index: Any) -> list[Any]:
+    """A Python basic index (ints, slices, None, Ellipsis) as getitem's ``index`` attribute."""
+    items = index if isinstance(index, tuple) else (index,)
+    out: list[Any] = []
+    for item in items:
+        if item is None or (isinstance(item, int | np.integer) and not isinstance(item, bool)):
+            out.append(None if item is None else int(item))
+        elif item is Ellipsis:
+            out.append("...")
+        elif isinstance(item, slice):
+            out.append({"start": item.start, "stop": item.stop, "step": item.step})
+        else:
+            raise TypeError(
+                f"index {item!r:.40} is not supported: use ints, slices, None and ... "
+                "(for gathering by an index list use np.take(x, indices, axis))"
+            )
+    return out
+
+
+def subscript(x: Any, index: Any) -> Any:
+    """``x[index]`` for a traced ``x``: the op and attributes that Python indexing means."""
+    from engine.tensor import call_op  # tensor imports this module; the cycle is broken at call time
+
+    return call_op("getitem", x, index=index_to_json(index))
