@@ -24,7 +24,7 @@ from engine.limits import DEFAULT_LIMITS, Limits
 from engine.params import positional_names, resolve_params
 from engine.static import StaticInfo, infer
 from engine.tape import Plan, Tape, backward, forward, make_plan
-from engine.tensor import Tensor, forward_traced
+from engine.tensor import Tensor, concrete, forward_traced, lift
 from engine.tree import flatten
 
 __all__ = [
@@ -140,6 +140,7 @@ def _eager(f: Callable[..., Any], args: Sequence[Any], positions: list[int], dy:
         raise ValueError("Cannot differentiate a function that returns None; "
                          "did you forget to return a value from f?")
     leaves, rebuild, structured = flatten(out)
+    leaves = [lift(v) if type(v) is np.ndarray and v.dtype.kind == "O" else v for v in leaves]
     values: list[Any] = []
     out_slots: list[int | None] = []
     for leaf in leaves:
@@ -284,8 +285,10 @@ def _cotangent(v: Any, d: Any, pointer: str) -> Any:
             dtype = np.dtype(np.float64)
     if d is None:
         return dtype.type(1) if shape == () else np.ones(shape, dtype)
-    if isinstance(d, Tensor):
-        return d
+    if isinstance(d, Tensor) or (type(d) is np.ndarray and d.dtype.kind == "O"):
+        return _traced_cotangent(lift(d), shape, pointer)
+    if np.iscomplexobj(d):
+        raise CotangentError("dy must be real: complex cotangents are not supported", pointer=pointer)
     try:
         g = np.array(d, dtype=dtype, copy=None)
     except (TypeError, ValueError) as e:
@@ -306,6 +309,23 @@ def _cotangent(v: Any, d: Any, pointer: str) -> Any:
     return g
 
 
+def _traced_cotangent(d: Any, shape: tuple[int, ...], pointer: str) -> Any:
+    """A ``dy`` traced by an enclosing gradient: checked and broadcast exactly like a concrete one."""
+    if not isinstance(d, Tensor) or d._tape.symbolic:
+        return d
+    dshape = d.shape
+    if dshape == shape:
+        return d
+    try:
+        fits = np.broadcast_shapes(dshape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise CotangentError(f"dy of shape {list(dshape)} does not fit an output of shape {list(shape)}",
+                             pointer=pointer)
+    return np.broadcast_to(d, shape)  # recorded, so the enclosing gradient sees every element's weight
+
+
 def _to_array(v: Any) -> Any:
     return v if isinstance(v, Tensor) else np.asarray(v).view(Array)
 
@@ -313,7 +333,11 @@ def _to_array(v: Any) -> Any:
 def _finish(g: Any, x: Any, zeros: bool) -> Any:
     """A gradient as an owned array of its argument's shape and dtype (zeros or None if unconnected)."""
     if isinstance(g, Tensor) or isinstance(x, Tensor):
-        return np.zeros(x.shape) if g is None and zeros else g
+        if g is None:
+            return np.zeros(x.shape) if zeros else None
+        if isinstance(g, Tensor) and not g._tape.symbolic and g.shape != np.shape(concrete(x)):
+            g = np.broadcast_to(g, np.shape(concrete(x)))  # as for a concrete gradient, below
+        return g
     if g is None:
         return np.zeros_like(x).view(Array) if zeros else None
     if isinstance(g, np.generic) and g.dtype == x.dtype and x.shape == ():

@@ -40,6 +40,8 @@ MAX_RANK = 32  # NumPy's own limit on dimensions (NPY_MAXDIMS is 32 before 2.0, 
 
 
 def parse_int(v: Any) -> int:
+    if isinstance(v, np.integer):  # x.reshape(n, -1) with n from NumPy
+        v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
         raise AttrError(f"expected an integer, got {v!r:.60}")
     if abs(v) > 2**62:

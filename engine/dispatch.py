@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.registry import OPS, Op
 
-__all__ = ["call_function", "ufunc_op"]
+__all__ = ["call_function", "call_method", "ufunc_op"]
 
 _UFUNCS: dict[Any, Op] = {}
 _FUNCS: dict[Any, Op] = {}
@@ -66,8 +66,8 @@ def ufunc_op(ufunc: np.ufunc, method: str, kwargs: Mapping[str, Any]) -> Op:
     return op
 
 
-def _split(op: Op, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-    """Separate tensor inputs from attributes for a NumPy-style call."""
+def _split(op: Op, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Separate tensor inputs from attributes for a NumPy-style call (``name`` as the user wrote it)."""
     high = op.arity[1]
     if high is None and args and isinstance(args[0], str):  # einsum(subscripts, *operands)
         inputs, rest = list(args[1:]), []
@@ -80,15 +80,15 @@ def _split(op: Op, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) ->
         attrs = {}
     free = [a.name for a in op.attrs if a.name not in attrs]
     if len(rest) > len(free):
-        raise TypeError(f"{_name(func)}: too many positional arguments for traced values")
+        raise TypeError(f"{name}: too many positional arguments for traced values")
     attrs.update(zip(free, rest, strict=False))
     for key, value in kwargs.items():
         if key in attrs:
-            raise TypeError(f"{_name(func)}: got multiple values for argument '{key}'")
+            raise TypeError(f"{name}: got multiple values for argument '{key}'")
         if key == "out" and value is None:
             continue
         if key not in op.attr_index:
-            raise TypeError(f"{_name(func)}: argument '{key}' is not supported on traced values")
+            raise TypeError(f"{name}: argument '{key}' is not supported on traced values")
         attrs[key] = value
     return inputs, attrs
 
@@ -105,9 +105,19 @@ def call_function(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
     op = _FUNCS.get(func)
     if op is None:
         raise _unsupported(_name(func))
-    inputs, attrs = _split(op, func, args, kwargs)
+    inputs, attrs = _split(op, _name(func), args, kwargs)
     if op.results == 1:
         return call_op(op.name, *inputs, **attrs)
     # A function with several results (linalg.eigh): one node per result, as NumPy's tuple.
     n = op.n_results(op.bind(attrs)[1])
     return tuple(call_op(op.name, *inputs, **attrs, output=k) for k in range(n))
+
+
+def call_method(op: Op, name: str, x: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """``x.name(*args, **kwargs)`` for an ndarray method the registry lists (``defop(..., methods=...)``)."""
+    from engine.tensor import call_op
+
+    if op.pack_args and len(args) > 1:  # x.reshape(2, 3) == x.reshape((2, 3))
+        args = (list(args),)
+    inputs, attrs = _split(op, f"ndarray.{name}", (x, *args), kwargs)
+    return call_op(op.name, *inputs, **attrs)

@@ -33,18 +33,17 @@ from engine.errors import (
 )
 from engine.graph import NEWEST_OPSET, VERSION, parse_inputs
 from engine.limits import DEFAULT_LIMITS, Limits
+from engine.pyops import PYTHON_OPERATORS
 from engine.registry import ALIASES, OPS, Op, lookup
 from engine.tape_json import fresh_prefix
 
 __all__ = ["parse_expression"]
 
-_BINARY = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide", ast.Pow: "power",
-           ast.MatMult: "matmul"}
-_COMPARE = {ast.Gt: "greater", ast.GtE: "greater_equal", ast.Lt: "less", ast.LtE: "less_equal", ast.Eq: "equal",
-            ast.NotEq: "not_equal"}
-_SYMBOL = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|", ast.BitXor: "^",
-           ast.BitAnd: "&", ast.Not: "not", ast.Invert: "~", ast.Is: "is", ast.IsNot: "is not", ast.In: "in",
-           ast.NotIn: "not in"}
+_SYMBOL: dict[type[ast.AST], str] = {
+    ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not",
+    ast.Invert: "~", ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+    **{py.node: py.symbol for py in PYTHON_OPERATORS.values()},
+}
 _CONSTRUCT = {
     ast.Attribute: "attribute access", ast.Lambda: "a lambda", ast.ListComp: "a comprehension",
     ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.GeneratorExp: "a generator expression",
@@ -152,6 +151,32 @@ def _op_name(func: ast.expr) -> str:
     return name
 
 
+def _operators() -> dict[type[ast.AST], str]:
+    """Python operator syntax -> op name, from each op's ``operators`` (the registry is the one source)."""
+    return {PYTHON_OPERATORS[stem].node: op.name for op in OPS.values() for stem in op.operators}
+
+
+def _multi_result(op: Op) -> bool:
+    return op.results != 1
+
+
+def _call_parts(op: Op, node: ast.Call) -> tuple[list[ast.expr], list[ast.expr]]:
+    """A call's tensor operands and its positional attributes, as NumPy spells them.
+
+    ``sum(x, 0)`` passes axis positionally, ``stack([x, y], 1)`` takes its operands as one list and
+    ``einsum("ij,jk", x, y)`` its subscripts first; positional attributes follow the op's attribute order.
+    """
+    args = node.args[1:] if _subscripts_first(op, node) else list(node.args)
+    high = op.arity[1]
+    if not any(a.name != "output" for a in op.attrs):
+        return args, []  # too many operands is an arity error, reported as one
+    if high is None:
+        if args and isinstance(args[0], ast.List | ast.Tuple):
+            return list(args[0].elts), args[1:]
+        return args, []
+    return args[:high], args[high:]
+
+
 def _subscripts_first(op: Op, node: ast.Call) -> bool:
     """``einsum("ij,jk->ik", x, y)``: NumPy's leading subscripts string becomes the attribute."""
     first = node.args[0] if node.args else None
@@ -167,6 +192,7 @@ class _Translator:
         self.prefix = fresh_prefix(names, "t")
         self.nodes: list[dict[str, Any]] = []
         self.ops: dict[str, Op] = {}
+        self.operators = _operators()
 
     def emit(self, op: str, args: list[Any], attrs: dict[str, Any] | None, node: ast.AST) -> str:
         found = self.op(op, node)
@@ -221,8 +247,8 @@ class _Translator:
         """The tensor operands of an operator node, after checking the node is allowed."""
         if isinstance(node, ast.BinOp | ast.UnaryOp | ast.Compare):
             op = node.ops[0] if isinstance(node, ast.Compare) else node.op
-            if type(op) in _SYMBOL:
-                raise _reject(node, f"the operator {_SYMBOL[type(op)]}")
+            if type(op) not in self.operators and not isinstance(op, ast.UAdd):
+                raise _reject(node, f"the operator {_SYMBOL.get(type(op), type(op).__name__)}")
             if isinstance(node, ast.Compare):
                 if len(node.ops) > 1:
                     raise _reject(node, "a chained comparison such as a < b < c (compare two operands at a time)")
@@ -230,38 +256,73 @@ class _Translator:
             return [node.left, node.right] if isinstance(node, ast.BinOp) else [node.operand]
         if isinstance(node, ast.Call):
             callee = self.op(_op_name(node.func), node.func)
-            args = node.args[1:] if _subscripts_first(callee, node) else node.args
-            if callee.arity[1] is None and len(args) == 1 and isinstance(args[0], ast.List | ast.Tuple):
-                args = args[0].elts  # concatenate([x, y], axis=0), as NumPy spells it
-            for a in [*args, *node.keywords]:
-                if isinstance(a, ast.Starred) or (isinstance(a, ast.keyword) and a.arg is None):
-                    raise _reject(a, "unpacking (*args, **kwargs)")
-            return list(args)
+            if _multi_result(callee):
+                raise _reject(node, f"a call of {callee.name}, which has several results, without picking one "
+                                    f"(write {callee.name}(...)[0])")
+            return self.operands(callee, node)
         if isinstance(node, ast.Subscript):
+            call = node.value
+            if isinstance(call, ast.Call) and _multi_result(self.op(_op_name(call.func), call.func)):
+                return self.operands(self.op(_op_name(call.func), call.func), call)  # linalg.eigh(x)[1]
             return [node.value]
         if isinstance(node, ast.List | ast.Tuple):
             raise _reject(node, "a list of tensors (only op calls such as stack([x, y]) take one; "
                                 "give several outputs as a list of expressions)")
         raise _reject(node)
 
+    def operands(self, op: Op, node: ast.Call) -> list[ast.expr]:
+        operands, _ = _call_parts(op, node)
+        for a in [*node.args, *node.keywords]:
+            if isinstance(a, ast.Starred) or (isinstance(a, ast.keyword) and a.arg is None):
+                raise _reject(a, "unpacking (*args, **kwargs)")
+        return operands
+
+    def call_attrs(self, op: Op, node: ast.Call) -> dict[str, Any]:
+        """Keyword and positional attributes of a call, by the op's attribute names."""
+        attrs: dict[str, Any] = {}
+        if _subscripts_first(op, node):
+            attrs["subscripts"] = _literal(node.args[0])
+        free = [a.name for a in op.attrs if a.name not in attrs and a.name != "output"]
+        positional = _call_parts(op, node)[1]
+        if len(positional) > len(free):
+            raise _UnplacedError(ExpressionError, f"{op.name} takes at most {len(free)} positional attribute(s) "
+                                 f"({', '.join(free) or 'none'})", positional[len(free)])
+        for name, value in zip(free, positional, strict=False):
+            attrs[name] = _literal(value)
+        for kw in node.keywords:
+            if kw.arg in attrs:
+                raise _UnplacedError(ExpressionError, f"keyword '{kw.arg}' given twice", kw.value)
+            attrs[str(kw.arg)] = _literal(kw.value)
+        return attrs
+
+    def result(self, node: ast.Subscript, call: ast.Call, args: list[Any]) -> str:
+        """``linalg.eigh(x)[1]``: the call's node for one of its results (``output``)."""
+        op = self.op(_op_name(call.func), call.func)
+        attrs = self.call_attrs(op, call)
+        k = _number(node.slice)
+        if not isinstance(k, int):
+            raise _UnplacedError(ExpressionError, f"pick a result of {op.name} with an integer literal", node.slice)
+        try:
+            n = op.n_results(op.bind(attrs)[1])
+        except AttrError as e:
+            raise _UnplacedError(AttrError, e.message, call) from None
+        if not -n <= k < n:
+            raise _UnplacedError(ExpressionError, f"{op.name} has {n} results; index {k} is out of range", node)
+        return self.emit(op.name, args, {**attrs, "output": k % n}, node)
+
     def build(self, node: ast.expr, args: list[Any]) -> Any:
-        if isinstance(node, ast.BinOp):
-            return self.emit(_BINARY[type(node.op)], args, None, node)
+        if isinstance(node, ast.BinOp | ast.Compare):
+            symbol = node.ops[0] if isinstance(node, ast.Compare) else node.op
+            return self.emit(self.operators[type(symbol)], args, None, node)
         if isinstance(node, ast.UnaryOp):
-            return args[0] if isinstance(node.op, ast.UAdd) else self.emit("negative", args, None, node)
-        if isinstance(node, ast.Compare):
-            return self.emit(_COMPARE[type(node.ops[0])], args, None, node)
+            return args[0] if isinstance(node.op, ast.UAdd) else self.emit(
+                self.operators[type(node.op)], args, None, node)
         if isinstance(node, ast.Call):
             op = self.op(_op_name(node.func), node.func)
-            attrs: dict[str, Any] = {}
-            if _subscripts_first(op, node):
-                attrs["subscripts"] = _literal(node.args[0])
-            for kw in node.keywords:
-                if kw.arg in attrs:
-                    raise _UnplacedError(ExpressionError, f"keyword '{kw.arg}' given twice", kw.value)
-                attrs[str(kw.arg)] = _literal(kw.value)
-            return self.emit(op.name, args, attrs, node)
+            return self.emit(op.name, args, self.call_attrs(op, node), node)
         assert isinstance(node, ast.Subscript)
+        if isinstance(node.value, ast.Call) and _multi_result(self.op(_op_name(node.value.func), node.value.func)):
+            return self.result(node, node.value, args)
         index = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         return self.emit("getitem", args, {"index": [_index_item(i) for i in index]}, node)
 

@@ -87,6 +87,7 @@ class Op:
     operators: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
     pack_args: bool = False
+    differentiable: bool = True  # some input has a VJP; an eager trace records only such ops
 
     def n_results(self, kwargs: Mapping[str, Any]) -> int:
         """How many results the NumPy function has (``linalg.eigh``: 2); each is a node with ``output=k``."""
@@ -134,6 +135,9 @@ class Op:
                 value = attr.default
             canonical[attr.name] = value
             kwargs[attr.name] = attr.to_kwarg(value)
+        if self.results != 1 and kwargs.get("output", 0) >= self.n_results(kwargs):
+            raise AttrError(f"op '{self.name}' has {self.n_results(kwargs)} result(s); output "
+                            f"{kwargs['output']} does not exist", pointer="/output")
         return canonical, kwargs
 
 
@@ -195,6 +199,7 @@ def defop(
         operators=tuple(operators),
         methods=tuple(methods),
         pack_args=pack_args,
+        differentiable=variadic_vjp is not None or any(v is not None for v in vjps),
     )
     OPS[name] = op
     for alias in aliases:

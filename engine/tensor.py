@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 import engine.ops  # noqa: F401 - registers the op set
-from engine.dispatch import call_function, ufunc_op
+from engine.dispatch import call_function, call_method, ufunc_op
 from engine.errors import TracingError
 from engine.ir import Node
 from engine.ops.indexing import subscript
+from engine.pyops import PYTHON_OPERATORS
 from engine.registry import OPS, Op, lookup, shape_of
 from engine.tape import EMPTY, Tape
 
@@ -29,13 +30,23 @@ __all__ = ["Tensor", "apply", "call_op", "forward_traced"]
 
 def apply(op: Op, args: Sequence[Any], kwargs: Mapping[str, Any] = EMPTY,
           attrs: Mapping[str, Any] = EMPTY) -> Any:
-    """Apply ``op``: plain NumPy when no argument is traced, else compute (if eager) and record."""
+    """Apply ``op``: plain NumPy when no argument is traced, else compute (if eager) and record.
+
+    An eager trace does not record an op without a gradient (comparisons, argmax, stop_gradient): its
+    result is a plain NumPy value, as JAX gives integer results no tangent, so ``x[np.argmax(x)]`` and
+    ``if x > 0`` work on it directly.
+    """
     tape = None
     for a in args:  # the innermost trace (highest level) records; see Tape.level
-        if isinstance(a, Tensor) and (tape is None or a._tape.level > tape.level):
-            tape = a._tape
+        if isinstance(a, Tensor):
+            if tape is None or a._tape.level > tape.level:
+                tape = a._tape
+        elif type(a) is list or type(a) is tuple or (type(a) is np.ndarray and a.dtype.kind == "O"):
+            return apply(op, [_array(b) for b in args], kwargs, attrs)  # rare: lists and object arrays
     if tape is None:
         return op.forward(*args, **kwargs)
+    if not op.differentiable and not tape.symbolic:
+        return op.forward(*[concrete(a) for a in args], **kwargs)
     slots = []
     raw = []
     nested = False  # do values belong to an enclosing trace (higher-order gradients)?
@@ -50,8 +61,11 @@ def apply(op: Op, args: Sequence[Any], kwargs: Mapping[str, Any] = EMPTY,
                 slots.append(tape.new_slot(a))
                 nested = True
         else:
-            if type(a) is list or type(a) is tuple:  # VJPs do arithmetic on constants: x ** [1, 2] needs y - 1
-                a = np.asarray(a)
+            if type(a) is not float and _is_complex(a):
+                raise TypeError(
+                    "complex numbers are not supported: valgrad differentiates real functions (op set 2 has "
+                    "no complex arithmetic; autograd refuses complex outputs too); split the computation "
+                    "into real and imaginary parts")
             slots.append(tape.new_slot(a))
         raw.append(a)
     if tape.symbolic:
@@ -61,6 +75,40 @@ def apply(op: Op, args: Sequence[Any], kwargs: Mapping[str, Any] = EMPTY,
     else:
         value = op.forward(*raw, **kwargs)
     return Tensor(tape, tape.record(op, tuple(slots), kwargs, attrs, value), value)
+
+
+def _is_complex(a: Any) -> bool:
+    return isinstance(a, complex) or (isinstance(a, np.ndarray | np.generic) and a.dtype.kind == "c")
+
+
+def _array(a: Any) -> Any:
+    """An argument with lists made arrays (VJPs do arithmetic on constants: x ** [1, 2] needs y - 1)
+    and object arrays of traced values made tensors."""
+    if type(a) is list or type(a) is tuple:
+        a = np.asarray(a)
+    return lift(a) if type(a) is np.ndarray and a.dtype.kind == "O" else a
+
+
+def concrete(a: Any) -> Any:
+    """The plain value under any number of nested traces."""
+    while isinstance(a, Tensor):
+        a = a._value
+    return a
+
+
+def lift(a: Any) -> Any:
+    """An object array holding traced values (``np.array([a, b])``) as one tensor: their stack, reshaped.
+
+    NumPy builds such arrays from ``Tensor.__array__`` (each traced element is one 0-d object); any op
+    that meets one records it as ``stack`` so the elements keep their gradients.
+    """
+    items = list(a.reshape(-1))
+    if not any(isinstance(i, Tensor) for i in items):
+        return np.asarray(a, dtype=np.float64)
+    if not items:
+        return np.zeros(a.shape)
+    stacked = call_op("stack", *items)
+    return stacked if a.ndim == 1 else call_op("reshape", stacked, shape=list(a.shape))
 
 
 def forward_traced(nodes: Sequence[Node], env: list[Any]) -> None:
@@ -76,21 +124,22 @@ def call_op(name: str, *args: Any, **attrs: Any) -> Any:
     if message:
         raise TypeError(message)
     canonical, kwargs = op.bind(attrs) if (attrs or op.attrs) else (EMPTY, EMPTY)
+    _check_shapes(op, args, kwargs)
     return apply(op, args, kwargs, canonical)
 
 
-_OPERATORS = {
-    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide", "pow": "power",
-    "matmul": "matmul", "lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal",
-    "eq": "equal", "ne": "not_equal",
-}
-
-
-def _binary(name: str, reflected: bool) -> Callable[[Tensor, Any], Any]:
-    op = OPS[name]
-    if reflected:
-        return lambda self, other: apply(op, (other, self))
-    return lambda self, other: apply(op, (self, other))
+def _check_shapes(op: Op, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """An eager call meets the op's static shape rule, as a graph does: NumPy may accept more than the op
+    means (np.linalg.norm(A, ord=2) of a matrix), and computing that would pair NumPy's value with the op's
+    gradient. Symbolic calls are checked when the server checks the graph."""
+    shapes = []
+    for a in args:
+        if isinstance(a, Tensor):
+            if a._tape.symbolic:
+                return
+            a = concrete(a)
+        shapes.append(np.shape(a))
+    op.shape(*shapes, **kwargs)
 
 
 class Tensor:
@@ -117,10 +166,10 @@ class Tensor:
 
     @property
     def value(self) -> Any:
-        return self._concrete("the value")
+        raise self._leave("x.value, the value")
 
     def numpy(self) -> np.ndarray:
-        return np.asarray(self._concrete("the value"))
+        raise self._leave("x.numpy(), the value")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -140,13 +189,52 @@ class Tensor:
             self._value, Tensor) else self._value.dtype
 
     def __bool__(self) -> bool:
-        return bool(self._concrete("the truth value"))
+        return bool(self._concrete("the truth value"))  # eager control flow: each branch is differentiated
+
+    def _leave(self, what: str) -> TracingError:
+        """The error for every implicit way a value could leave the tape and silently lose its gradient."""
+        why = ("is not known while tracing symbolically (the function is recorded once and evaluated "
+               "remotely)" if self._tape.symbolic else
+               "would leave the tape and silently lose its gradient (JAX and autograd refuse it too)")
+        return TracingError(
+            f"{what} of a traced value {why}. Use NumPy on the tensor itself: np.exp(x) rather than "
+            "math.exp(x) or np.exp(float(x)), np.where(cond, a, b) for choices; build arrays with np.stack, "
+            "np.concatenate or np.where rather than by writing into a NumPy buffer (y[i] = x); "
+            "valgrad.stop_gradient(x) drops a gradient on purpose")
 
     def __float__(self) -> float:
-        return float(self._concrete("the float value"))
+        raise self._leave("float(x), the float value")
 
     def __int__(self) -> int:
-        return int(self._concrete("the int value"))
+        raise self._leave("int(x), the int value")
+
+    def __complex__(self) -> complex:
+        raise self._leave("complex(x), the complex value")
+
+    def __index__(self) -> int:
+        raise self._leave("using x as a Python index, the int value")
+
+    def __round__(self, ndigits: Any = None) -> Any:
+        raise self._leave("round(x), the rounded Python value")
+
+    def __trunc__(self) -> Any:
+        raise self._leave("math.trunc(x), the int value")
+
+    def __floor__(self) -> Any:
+        raise self._leave("math.floor(x), the int value")
+
+    def __ceil__(self) -> Any:
+        raise self._leave("math.ceil(x), the int value")
+
+    def item(self, *args: Any) -> Any:
+        raise self._leave("x.item(), the Python value")
+
+    def tolist(self) -> Any:
+        raise self._leave("x.tolist(), the Python value")
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise TypeError("traced values are immutable: build the result with np.where(mask, new, x), "
+                        "np.concatenate or np.stack instead of assigning into x[...]")
 
     def __len__(self) -> int:
         shape = self.shape
@@ -158,10 +246,22 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TypeError(
-            "a traced Tensor cannot be converted to a NumPy array (its gradient would be lost); "
-            "use NumPy functions on it directly, or .numpy() for its current value"
-        )
+        # NumPy asks for this when a traced value is an element of a list it converts (np.array([a, b]),
+        # np.sum([a, b])) or when code converts it outright. Only the first keeps the gradient: NumPy gets
+        # a 0-d object array holding the tensor, and ops that later meet the object array stack it (lift).
+        if dtype is not None and np.dtype(dtype) != object:
+            raise self._leave(f"converting to a NumPy {np.dtype(dtype)} array (np.asarray(x, dtype), np.float64(x), "
+                              "np.mean of a list of traced values: write np.mean(np.stack([a, b])))")
+        if self._tape.symbolic or self.shape:
+            # NumPy would hold the tensor as one number; without a known shape (symbolic) or for an array
+            # that would silently change what np.sum and friends compute.
+            raise TypeError(
+                "a traced value cannot be converted to a NumPy array (its gradient would be lost): use NumPy "
+                "functions on it directly, and np.stack([...]) or np.concatenate to join traced values; "
+                "only 0-d values of an eager trace can be elements of np.array([...]) or of a list given to NumPy")
+        holder = np.empty((), dtype=object)
+        holder[()] = self
+        return holder
 
     def __repr__(self) -> str:
         inner = "symbolic" if self._tape.symbolic else repr(self._value)
@@ -175,14 +275,8 @@ class Tensor:
         return call_function(func, args, kwargs)
 
     # -- operators ------------------------------------------------------------
-    def __neg__(self) -> Any:
-        return apply(OPS["negative"], (self,))
-
     def __pos__(self) -> Tensor:
         return self
-
-    def __abs__(self) -> Any:
-        return apply(OPS["absolute"], (self,))
 
     def __getitem__(self, index: Any) -> Any:
         return subscript(self, index)
@@ -191,55 +285,38 @@ class Tensor:
     def T(self) -> Any:  # noqa: N802 - NumPy's name
         return call_op("transpose", self)
 
-    # -- methods, as on ndarray ------------------------------------------------
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return call_op("sum", self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return call_op("mean", self, axis=axis, keepdims=keepdims)
-
-    def prod(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return call_op("prod", self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return call_op("max", self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return call_op("min", self, axis=axis, keepdims=keepdims)
-
-    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
-        return call_op("var", self, axis=axis, ddof=ddof, keepdims=keepdims)
-
-    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
-        return call_op("std", self, axis=axis, ddof=ddof, keepdims=keepdims)
-
-    def cumsum(self, axis: Any = None) -> Any:
-        return call_op("cumsum", self, axis=axis)
-
-    def reshape(self, *shape: Any) -> Any:
-        dims = shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
-        return call_op("reshape", self, shape=[int(d) for d in dims])
-
-    def transpose(self, *axes: Any) -> Any:
-        perm = axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes
-        return call_op("transpose", self, axes=list(perm) if perm else None)
-
-    def squeeze(self, axis: Any = None) -> Any:
-        return call_op("squeeze", self, axis=axis)
-
+    # -- methods, as on ndarray: most are derived from the registry (``defop(..., methods=...)``) below
     def flatten(self) -> Any:
         return call_op("reshape", self, shape=[-1])
 
     ravel = flatten
 
-    def clip(self, a_min: Any = None, a_max: Any = None) -> Any:
-        return call_op("clip", self, a_min=a_min, a_max=a_max)
 
-    def dot(self, other: Any) -> Any:
-        return call_op("dot", self, other)
+def _operator(op: Op, reflected: bool, arity: int) -> Callable[..., Any]:
+    if arity == 1:
+        return lambda self: apply(op, (self,))
+    if reflected:
+        return lambda self, other: apply(op, (other, self))
+    return lambda self, other: apply(op, (self, other))
 
 
-for _py, _name in _OPERATORS.items():
-    setattr(Tensor, f"__{_py}__", _binary(_name, reflected=False))
-    if _py not in ("lt", "le", "gt", "ge", "eq", "ne"):
-        setattr(Tensor, f"__r{_py}__", _binary(_name, reflected=True))
+def _method(op: Op, name: str) -> Callable[..., Any]:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return call_method(op, name, self, args, kwargs)
+
+    method.__name__ = name
+    method.__doc__ = op.doc
+    return method
+
+
+for _op in OPS.values():  # every op is registered: engine.ops was imported above
+    for _stem in _op.operators:
+        _py = PYTHON_OPERATORS[_stem]
+        setattr(Tensor, f"__{_stem}__", _operator(_op, False, _py.arity))
+        if _py.reflected:
+            setattr(Tensor, f"__r{_stem}__", _operator(_op, True, _py.arity))
+    for _name in _op.methods:
+        setattr(Tensor, _name, _method(_op, _name))
+    for _f in _op.numpy:  # NumPy's object loops call x.exp(): elementwise math on np.array([a, b]) records
+        if isinstance(_f, np.ufunc) and _f.nin == 1 and not hasattr(Tensor, _f.__name__):
+            setattr(Tensor, _f.__name__, _operator(_op, False, 1))

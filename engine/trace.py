@@ -18,7 +18,7 @@ from engine.errors import TracingError
 from engine.params import positional_names
 from engine.tape import Tape
 from engine.tape_json import tape_to_json
-from engine.tensor import Tensor
+from engine.tensor import Tensor, lift
 from engine.tree import Rebuild, flatten
 
 __all__ = ["Traced", "input_names", "positional_names", "tape_to_graph", "trace"]
@@ -50,6 +50,7 @@ def trace(f: Callable[..., Any], n_args: int) -> Traced:
         raise ValueError("Cannot differentiate a function that returns None; "
                          "did you forget to return a value from f?")
     leaves, rebuild, structured = flatten(out)
+    leaves = [lift(v) if type(v) is np.ndarray and v.dtype.kind == "O" else v for v in leaves]
     slots = []
     for leaf in leaves:
         # An output that does not depend on the inputs is a constant of the graph (as eagerly: no gradient).

@@ -20,7 +20,8 @@ from engine.ops import (  # noqa: F401  # noqa: F401  - op set 2
     shape,
     unary,
 )
+from engine.ops.lift import stop_gradient
 from engine.ops.ml import log_softmax, logsumexp, sigmoid, softmax
 from engine.ops.nep18 import dispatched
 
-__all__ = ["dispatched", "log_softmax", "logsumexp", "sigmoid", "softmax"]
+__all__ = ["dispatched", "log_softmax", "logsumexp", "sigmoid", "softmax", "stop_gradient"]

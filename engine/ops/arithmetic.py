@@ -34,25 +34,25 @@ def _power_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
 defop("add", operator.add,
       (lambda g, ans, x, y: unbroadcast(g, x),
        lambda g, ans, x, y: unbroadcast(g, y)),
-      shape=broadcast, numpy=(np.add,), doc="x + y; smooth everywhere")
+      shape=broadcast, numpy=(np.add,), operators=("add",), doc="x + y; smooth everywhere")
 defop("subtract", operator.sub,
       (lambda g, ans, x, y: unbroadcast(g, x),
        lambda g, ans, x, y: unbroadcast(-g, y)),
-      shape=broadcast, numpy=(np.subtract,), aliases=("sub",), doc="x - y; smooth everywhere")
+      shape=broadcast, numpy=(np.subtract,), aliases=("sub",), operators=("sub",), doc="x - y; smooth everywhere")
 defop("multiply", operator.mul,
       (lambda g, ans, x, y: unbroadcast(g * y, x),
        lambda g, ans, x, y: unbroadcast(g * x, y)),
-      shape=broadcast, numpy=(np.multiply,), aliases=("mul",), doc="x * y; smooth everywhere")
+      shape=broadcast, numpy=(np.multiply,), aliases=("mul",), operators=("mul",), doc="x * y; smooth everywhere")
 defop("divide", np.divide,
       (lambda g, ans, x, y: unbroadcast(g / y, x),
        lambda g, ans, x, y: unbroadcast(-g * ans / y, y)),
-      shape=broadcast, numpy=(np.divide,), aliases=("div",),
+      shape=broadcast, numpy=(np.divide,), aliases=("div",), operators=("truediv",),
       doc="x / y; at y == 0 the gradients are inf/NaN like the value")
 defop("power", np.power, (_power_dx, _power_dy),
-      shape=broadcast, numpy=(np.power,), aliases=("pow",),
+      shape=broadcast, numpy=(np.power,), aliases=("pow",), operators=("pow",),
       doc="x ** y; d/dx = y * x**(y-1); d/dy = ans * log(x) where x > 0, else 0 (TensorFlow's rule)")
 defop("negative", operator.neg, (lambda g, ans, x: -g,),
-      shape=broadcast, numpy=(np.negative,), aliases=("neg",), doc="-x; smooth everywhere")
+      shape=broadcast, numpy=(np.negative,), aliases=("neg",), operators=("neg",), doc="-x; smooth everywhere")
 defop("maximum", np.maximum,
       (lambda g, ans, x, y: unbroadcast(np.where(x >= y, g, 0), x),
        lambda g, ans, x, y: unbroadcast(np.where(x >= y, 0, g), y)),

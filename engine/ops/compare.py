@@ -27,15 +27,15 @@ def _as_float(ufunc: np.ufunc) -> Any:
     return compare
 
 
-for _name, _ufunc, _symbol in (
-    ("greater", np.greater, ">"),
-    ("greater_equal", np.greater_equal, ">="),
-    ("less", np.less, "<"),
-    ("less_equal", np.less_equal, "<="),
-    ("equal", np.equal, "=="),
-    ("not_equal", np.not_equal, "!="),
+for _name, _ufunc, _symbol, _stem in (
+    ("greater", np.greater, ">", "gt"),
+    ("greater_equal", np.greater_equal, ">=", "ge"),
+    ("less", np.less, "<", "lt"),
+    ("less_equal", np.less_equal, "<=", "le"),
+    ("equal", np.equal, "==", "eq"),
+    ("not_equal", np.not_equal, "!=", "ne"),
 ):
-    defop(_name, _as_float(_ufunc), (None, None), shape=broadcast, numpy=(_ufunc,),
+    defop(_name, _as_float(_ufunc), (None, None), shape=broadcast, numpy=(_ufunc,), operators=(_stem,),
           doc=f"x {_symbol} y as 1.0 or 0.0 in the inputs' float dtype; no gradient (TensorFlow)")
 
 
@@ -61,4 +61,5 @@ defop("where", np.where,
 defop("clip", _clip, (_clip_vjp,), shape=same,
       attrs=(float_attr("a_min", None, optional=True, doc="lower bound, or null for none"),
              float_attr("a_max", None, optional=True, doc="upper bound, or null for none")),
-      numpy=(np.clip,), doc="x limited to [a_min, a_max]; gradient passes where a_min <= x <= a_max (bounds included)")
+      numpy=(np.clip,), methods=("clip",),
+      doc="x limited to [a_min, a_max]; gradient passes where a_min <= x <= a_max (bounds included)")

@@ -168,13 +168,14 @@ def _norm_vjp(g: Any, ans: Any, x: Any, ord: Any = None, axis: Any = None, keepd
     return expand_reduced(g, x, axis, keepdims) * x / expand_reduced(ans, x, axis, keepdims)
 
 
-defop("matmul", np.matmul, (_matmul_da, _matmul_db), shape=matmul, cost=_matmul_cost, numpy=(np.matmul,),
+defop("matmul", np.matmul, (_matmul_da, _matmul_db), shape=matmul,
+      cost=_matmul_cost, numpy=(np.matmul,), operators=("matmul",),
       doc="matrix product with NumPy's 1-D and batch rules; bilinear, so smooth everywhere")
-defop("dot", np.dot, (_dot_vjp(0), _dot_vjp(1)), shape=_dot_shape, cost=_dot_cost, numpy=(np.dot,),
+defop("dot", np.dot, (_dot_vjp(0), _dot_vjp(1)), shape=_dot_shape, cost=_dot_cost, numpy=(np.dot,), methods=("dot",),
       doc="np.dot (sum over the last axis of x and the second-to-last of y); bilinear, smooth")
 defop("transpose", np.transpose, (_transpose_vjp,), shape=transpose,
       attrs=(ints_attr("axes", None, optional=True, doc="a permutation of the axes; null reverses them"),),
-      numpy=(np.transpose,), doc="permute axes (null: reverse); linear")
+      numpy=(np.transpose,), methods=("transpose",), pack_args=True, doc="permute axes (null: reverse); linear")
 defop("trace", np.trace, (_trace_vjp,), shape=_trace_shape,
       attrs=(int_attr("offset", 0, doc="diagonal offset: > 0 above the main diagonal, < 0 below"),
              int_attr("axis1", 0, doc="first axis of the matrices"), int_attr("axis2", 1, doc="second axis")),

@@ -124,19 +124,26 @@ def _cumsum_shape(x: Shape, *, axis: int | None = None, **_: Any) -> Shape:
 
 _DDOF = int_attr("ddof", 0, doc="delta degrees of freedom: divide by N - ddof")
 
-defop("sum", np.sum, (_sum_vjp,), shape=reduce, attrs=_REDUCE_ATTRS, cost=_input_cost, numpy=(np.sum,),
+defop("sum", np.sum, (_sum_vjp,), shape=reduce, attrs=_REDUCE_ATTRS,
+      cost=_input_cost, numpy=(np.sum,), methods=("sum",),
       doc="sum over axis; smooth everywhere")
-defop("mean", np.mean, (_mean_vjp,), shape=reduce, attrs=_REDUCE_ATTRS, cost=_input_cost, numpy=(np.mean,),
+defop("mean", np.mean, (_mean_vjp,), shape=reduce, attrs=_REDUCE_ATTRS,
+      cost=_input_cost, numpy=(np.mean,), methods=("mean",),
       doc="mean over axis; smooth everywhere")
-defop("prod", np.prod, (_prod_vjp,), shape=reduce, attrs=_REDUCE_ATTRS, cost=_input_cost, numpy=(np.prod,),
+defop("prod", np.prod, (_prod_vjp,), shape=reduce, attrs=_REDUCE_ATTRS,
+      cost=_input_cost, numpy=(np.prod,), methods=("prod",),
       doc="product over axis; gradient is the product of the other elements, exact with zeros")
 defop("max", np.max, (_extremum_vjp,), shape=nonempty_reduce, attrs=_REDUCE_ATTRS, cost=_input_cost,
-      numpy=(np.max, np.amax), doc="max over axis; tied maxima share the gradient equally (TensorFlow)")
+      numpy=(np.max, np.amax), methods=("max",),
+      doc="max over axis; tied maxima share the gradient equally (TensorFlow)")
 defop("min", np.min, (_extremum_vjp,), shape=nonempty_reduce, attrs=_REDUCE_ATTRS, cost=_input_cost,
-      numpy=(np.min, np.amin), doc="min over axis; tied minima share the gradient equally (TensorFlow)")
+      numpy=(np.min, np.amin), methods=("min",),
+      doc="min over axis; tied minima share the gradient equally (TensorFlow)")
 defop("var", np.var, (_var_vjp,), shape=reduce, attrs=(*_REDUCE_ATTRS, _DDOF), cost=_input_cost,
-      numpy=(np.var,), doc="variance over axis (divisor N - ddof); smooth everywhere")
+      numpy=(np.var,), methods=("var",), doc="variance over axis (divisor N - ddof); smooth everywhere")
 defop("std", np.std, (_std_vjp,), shape=reduce, attrs=(*_REDUCE_ATTRS, _DDOF), cost=_input_cost,
-      numpy=(np.std,), doc="standard deviation over axis; gradient NaN where the std is 0 (TensorFlow, via sqrt)")
+      numpy=(np.std,), methods=("std",),
+      doc="standard deviation over axis; gradient NaN where the std is 0 (TensorFlow, via sqrt)")
 defop("cumsum", np.cumsum, (_cumsum_vjp,), shape=_cumsum_shape, attrs=(optional_axis_attr("axis"),),
-      cost=_input_cost, numpy=(np.cumsum,), doc="running sum along axis (null: of the flattened array); linear")
+      cost=_input_cost, numpy=(np.cumsum,), methods=("cumsum",),
+      doc="running sum along axis (null: of the flattened array); linear")

@@ -86,13 +86,14 @@ def _flip_shape(x: Shape, *, axis: Any = None) -> Shape:
 
 defop("reshape", np.reshape, (_back_to_input,), shape=shapes.reshape,
       attrs=(shape_attr("shape", allow_minus_one=True, doc="the new shape; one size may be -1"),),
-      numpy=(np.reshape,), doc="same data in a new shape (one size may be -1); linear")
+      numpy=(np.reshape,), methods=("reshape",), pack_args=True,
+      doc="same data in a new shape (one size may be -1); linear")
 defop("expand_dims", np.expand_dims, (_back_to_input,), shape=shapes.expand_dims,
       attrs=(nonempty_axes_attr("axis", doc="where the new size-1 axes go (counted in the output)"),),
       numpy=(np.expand_dims,), doc="insert size-1 axes; linear")
 defop("squeeze", np.squeeze, (_back_to_input,), shape=shapes.squeeze,
       attrs=(axes_attr("axis", doc="size-1 axes to drop; null drops all"),),
-      numpy=(np.squeeze,), doc="drop size-1 axes; linear")
+      numpy=(np.squeeze,), methods=("squeeze",), doc="drop size-1 axes; linear")
 defop("broadcast_to", np.broadcast_to, (lambda g, ans, x, shape: unbroadcast(g, x),), shape=shapes.broadcast_to,
       attrs=(shape_attr("shape"),), numpy=(np.broadcast_to,),
       doc="repeat x along size-1 and new leading axes; gradient sums them back")

@@ -20,8 +20,9 @@ def zeros_like_g(g: Any) -> Any:
     return np.where(True, 0, g)
 
 
-def _unary(name: str, ufunc: Any, vjp: Any, doc: str, aliases: tuple[str, ...] = ()) -> None:
-    defop(name, ufunc, (vjp,), shape=same, numpy=(ufunc,), doc=doc, aliases=aliases)
+def _unary(name: str, ufunc: Any, vjp: Any, doc: str, aliases: tuple[str, ...] = (),
+           operators: tuple[str, ...] = ()) -> None:
+    defop(name, ufunc, (vjp,), shape=same, numpy=(ufunc,), doc=doc, aliases=aliases, operators=operators)
 
 
 _unary("exp", np.exp, lambda g, ans, x: g * ans, "e**x; smooth everywhere")
@@ -32,7 +33,7 @@ _unary("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans), "square root; gradient 
 _unary("square", np.square, lambda g, ans, x: g * (2 * x), "x**2; smooth everywhere")
 _unary("reciprocal", np.reciprocal, lambda g, ans, x: -g * ans * ans, "1/x; gradient -1/x**2 (inf at 0)")
 _unary("absolute", np.absolute, lambda g, ans, x: g * np.sign(x),
-       "|x|; gradient sign(x), so 0 at x == 0 (TensorFlow)", aliases=("abs",))
+       "|x|; gradient sign(x), so 0 at x == 0 (TensorFlow)", aliases=("abs",), operators=("abs",))
 _unary("sign", np.sign, lambda g, ans, x: zeros_like_g(g), "-1, 0 or 1; gradient 0 everywhere, 0 included (TensorFlow)")
 _unary("sin", np.sin, lambda g, ans, x: g * np.cos(x), "sine; smooth everywhere")
 _unary("cos", np.cos, lambda g, ans, x: -g * np.sin(x), "cosine; smooth everywhere")

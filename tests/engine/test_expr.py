@@ -229,10 +229,18 @@ def test_arity_and_attribute_errors_keep_their_type_and_get_a_column(expression:
     assert words in info.value.message  # type: ignore[attr-defined]
 
 
-def test_positional_attributes_get_a_hint_to_use_keywords() -> None:
-    needs("clip")
-    with pytest.raises(ArityError, match="pass a_min, a_max as keywords"):
-        text("clip(x, 0, 1)")
+def test_positional_attributes_follow_numpy_order() -> None:
+    # DESIGN "Version 2": text accepts NumPy's positional forms, in the op's attribute order.
+    assert text("clip(x, 0, 1)")["nodes"] == text("clip(x, a_min=0, a_max=1)")["nodes"]
+    assert text("sum(x, 0, True)")["nodes"][0]["attrs"] == {"axis": 0, "keepdims": True}
+    assert text("stack([x, y], 1)")["nodes"][0]["attrs"] == {"axis": 1}
+
+
+def test_too_many_positional_attributes_name_the_attributes() -> None:
+    with pytest.raises(ExpressionError, match="at most 2 positional attribute"):
+        text("clip(x, 0, 1, 2)")
+    with pytest.raises(ArityError, match="takes 1 argument"):
+        text("exp(x, 2)")
 
 
 def test_a_megabyte_expression_is_refused_before_parsing() -> None:

@@ -106,6 +106,7 @@ CASES: list[Case] = [
     case("_getitem_grad", N(1, 2, 2), index=[None, "...", {"step": -2}], shape=[2, 3]),
     case("_take_grad", N(4), indices=[0, 2, 2, -1], axis=None, shape=[2, 3]),
     case("_take_grad", N(2, 2, 2), indices=[[0, 0], [1, 0]], axis=-1, shape=[2, 2]),
+    case("stop_gradient", N(2, 3)), case("stop_gradient", N()),
 ]
 CASES += [c for g in GROUPS for c in g.CASES]
 
@@ -135,6 +136,7 @@ REF: dict[str, Callable[..., Any]] = {
     "stack": lambda *xs, axis: np.stack(xs, axis=axis),
     "getitem": lambda x, index: x[index],
     "_cast_like": lambda x, like: x.astype(np.asarray(like).dtype),
+    "stop_gradient": lambda x: x,
     "_getitem_grad": _adjoint_ref(lambda x, index: x[index]),
     "_take_grad": _adjoint_ref(lambda x, indices, axis: np.take(x, indices, axis=axis)),
 }

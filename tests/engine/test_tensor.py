@@ -128,7 +128,7 @@ def test_eager_python_control_flow_follows_the_value(x: float, expected: list[fl
 
 def test_eager_loop_with_data_dependent_stop() -> None:
     def f(x: Any) -> Any:
-        while float(np.sum(x)) < 100:
+        while np.sum(x) < 100:  # a comparison has no gradient: eagerly it is a plain value
             x = x * 2
         return x
 
@@ -141,13 +141,12 @@ def test_eager_tensor_exposes_value_shape_dtype_and_iteration() -> None:
 
     def f(x: Any) -> Any:
         seen.update(shape=x.shape, ndim=x.ndim, size=x.size, dtype=x.dtype, len=len(x),
-                    numpy=x.numpy(), np_shape=np.shape(x), np_ndim=np.ndim(x))
+                    np_shape=np.shape(x), np_ndim=np.ndim(x))
         return sum(row for row in x)  # iteration yields rows, sum starts from the int 0
 
     value, (dx,) = value_and_gradients_function(f)(np.ones((2, 3), np.float32))
     assert seen["shape"] == (2, 3) and seen["ndim"] == 2 and seen["size"] == 6 and seen["len"] == 2
     assert seen["dtype"] == np.float32 and seen["np_shape"] == (2, 3) and seen["np_ndim"] == 2
-    assert type(seen["numpy"]) is np.ndarray
     np.testing.assert_array_equal(value, [2.0, 2.0, 2.0])
     np.testing.assert_array_equal(dx, np.ones((2, 3)))
 
@@ -162,7 +161,7 @@ def test_tensors_are_unhashable_because_eq_is_elementwise() -> None:
     t = Tensor(tape, tape.new_slot(np.ones(2)), np.ones(2))
     with pytest.raises(TypeError):
         hash(t)
-    assert isinstance(t == t, Tensor)
+    np.testing.assert_array_equal(t == t, [1.0, 1.0])  # no gradient: eagerly a plain array
 
 
 def test_numpy_on_untraced_arrays_is_untouched() -> None:
