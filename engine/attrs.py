@@ -17,7 +17,9 @@ from engine.errors import AttrError
 from engine.registry import REQUIRED, Attr
 
 __all__ = [
+    "MAX_INDEX_ARGS",
     "MAX_RANK",
+    "IndexArg",
     "axes_attr",
     "axis_attr",
     "bool_attr",
@@ -198,71 +200,156 @@ def subscripts_attr(name: str = "subscripts") -> Attr:
     return str_attr(name, _check_subscripts, doc="einsum subscripts such as 'ij,jk->ik' ('...' allowed)")
 
 
-def _parse_ord(v: Any) -> int | str | None:
-    if v is None or v == "fro":
-        return v  # type: ignore[no-any-return]
-    if not isinstance(v, bool) and isinstance(v, int | float) and v == 2:
-        return 2
-    raise AttrError(f"ord must be null, 2 or 'fro' (2-norm / Frobenius norm), got {v!r:.60}")
+_INFINITIES = {"inf": "inf", "Infinity": "inf", "-inf": "-inf", "-Infinity": "-inf"}
+
+
+def _parse_ord(v: Any) -> int | float | str | None:
+    # JSON has no Infinity: infinite orders are the strings "inf"/"-inf" (canonical; the protobuf JSON
+    # spellings "Infinity"/"-Infinity" and Python's float('inf') are accepted too). Integral numbers are ints.
+    if v is None or (isinstance(v, str) and v in ("fro", "nuc")):
+        return v
+    if isinstance(v, str):
+        if v in _INFINITIES:
+            return _INFINITIES[v]
+        raise AttrError(f"ord is a number, null, 'fro', 'nuc', 'inf' or '-inf', got {v!r:.60}")
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
+        raise AttrError(f"ord is a number, null, 'fro', 'nuc', 'inf' or '-inf', got {v!r:.60}")
+    try:
+        f = float(v)
+    except OverflowError:
+        raise AttrError(f"ord {v} is out of range") from None
+    if math.isnan(f):
+        raise AttrError("ord cannot be NaN")
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    return int(f) if f.is_integer() and abs(f) <= 2**53 else f
+
+
+def _ord_to_kwarg(v: Any) -> Any:
+    return math.inf if v == "inf" else -math.inf if v == "-inf" else v
 
 
 def ord_attr(name: str = "ord") -> Attr:
-    """linalg.norm's order: null, 2 (vector 2-norm) or 'fro' (Frobenius); other norms are not in opset 1."""
-    return Attr(name, _parse_ord, None, doc="null, 2 or 'fro'")
+    """linalg.norm's order, any NumPy accepts on real input; the kwarg holds float infinities, as NumPy wants."""
+    return Attr(name, _parse_ord, None, to_kwarg=_ord_to_kwarg,
+                opset_of=lambda v: 1 if v in (None, 2, "fro") else 2,
+                doc="null, a number, 'inf', '-inf' (canonical spellings; JSON has no Infinity), 'fro' or 'nuc'")
 
 
 MAX_INDEX_ITEMS = 2 * MAX_RANK
+MAX_INDEX_ARGS = 8  # runtime index items of one gather
 _SLICE_KEYS = ("start", "stop", "step")
+_INDEX_ITEMS = ('index items are integers, nested lists of integers (an integer array), {"start", "stop", "step"} '
+                'slices, null or "..."')
 
 
-def _parse_index_item(v: Any) -> Any:
+def _parse_slice(v: Any) -> dict[str, int | None]:
+    if isinstance(v, slice):
+        v = {"start": v.start, "stop": v.stop, "step": v.step}
+    unknown = sorted(set(v) - set(_SLICE_KEYS))
+    if unknown:
+        raise AttrError(f"a slice has keys start, stop, step; got {unknown[0]!r}")
+    out = {k: None if v.get(k) is None else parse_int(v[k]) for k in _SLICE_KEYS}
+    if out["step"] == 0:
+        raise AttrError("slice step cannot be zero")
+    return out
+
+
+class IndexArg:
+    """A runtime index item of ``gather``: argument ``k`` (1-based) stands here; ``shape`` is filled by shape rules."""
+
+    __slots__ = ("k", "shape")
+
+    def __init__(self, k: int, shape: tuple[int, ...] = ()) -> None:
+        self.k, self.shape = k, shape
+
+    def __repr__(self) -> str:
+        return f"IndexArg({self.k})"
+
+
+def _parse_arg(v: Any, dynamic: bool) -> dict[str, int]:
+    if not dynamic:
+        raise AttrError('a runtime index item {"arg": k} belongs to gather; getitem\'s index is static')
+    k = parse_int(v.k if isinstance(v, IndexArg) else v["arg"])
+    if not 1 <= k <= MAX_INDEX_ARGS:
+        raise AttrError(f'"arg" must name an argument after the indexed array: 1..{MAX_INDEX_ARGS}, got {k}')
+    return {"arg": k}
+
+
+def _parse_index_item(v: Any, count: list[int], dynamic: bool) -> Any:
+    if isinstance(v, IndexArg) or (isinstance(v, dict) and "arg" in v and len(v) == 1):
+        return _parse_arg(v, dynamic)
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind not in "iu":
+            raise AttrError(f"an array index item must hold integers, got dtype {v.dtype}")
+        if v.ndim == 0:
+            return parse_int(int(v))  # NumPy reads a 0-d integer array as an integer
+        items, shape = _nested_ints(v, 0, count)
+        if shape != v.shape:  # [] stands for shape (0,) only
+            raise AttrError(f"an empty index array of shape {list(v.shape)} has no nested-list form; "
+                            "index with an array of shape [0] instead")
+        return items
+    if isinstance(v, list | tuple):
+        return _nested_ints(v, 0, count)[0]  # an integer array (advanced indexing); booleans are refused
     if isinstance(v, np.integer):
         v = int(v)
     if v is None or v == "...":
         return v
     if v is Ellipsis:
         return "..."
-    if isinstance(v, slice):
-        v = {"start": v.start, "stop": v.stop, "step": v.step}
-    if isinstance(v, dict):
-        unknown = sorted(set(v) - set(_SLICE_KEYS))
-        if unknown:
-            raise AttrError(f"a slice has keys start, stop, step; got {unknown[0]!r}")
-        out = {k: None if v.get(k) is None else parse_int(v[k]) for k in _SLICE_KEYS}
-        if out["step"] == 0:
-            raise AttrError("slice step cannot be zero")
-        return out
+    if isinstance(v, slice | dict):
+        return _parse_slice(v)
     if isinstance(v, int) and not isinstance(v, bool):
         return parse_int(v)
-    raise AttrError(f'index items are integers, {{"start", "stop", "step"}} slices, null or "...", got {v!r:.60}')
+    raise AttrError(f"{_INDEX_ITEMS}, got {v!r:.60}")
 
 
-def _parse_index(v: Any) -> list[Any]:
+def _parse_index(v: Any, dynamic: bool = False) -> list[Any]:
     items = list(v) if isinstance(v, list | tuple) else [v]
     if len(items) > MAX_INDEX_ITEMS:
         raise AttrError(f"at most {MAX_INDEX_ITEMS} index items allowed, got {len(items)}")
-    out = [_parse_index_item(i) for i in items]
+    count = [0]  # integers over all array items, against MAX_INDICES
+    out = [_parse_index_item(i, count, dynamic) for i in items]
     if out.count("...") > 1:
         raise AttrError("an index can only have a single ellipsis ('...')")
+    args = sorted(i["arg"] for i in out if isinstance(i, dict) and "arg" in i)
+    if dynamic and args != list(range(1, len(args) + 1)):
+        raise AttrError(f'runtime items {{"arg": k}} must name arguments 1..n once each, got {args}')
+    if dynamic and not args:
+        raise AttrError('gather needs at least one runtime item {"arg": 1}; use getitem for a static index')
     return out
 
 
 def _index_to_kwarg(v: list[Any]) -> tuple[Any, ...]:
     def item(i: Any) -> Any:
         if isinstance(i, dict):
-            return slice(i["start"], i["stop"], i["step"])
+            return IndexArg(i["arg"]) if "arg" in i else slice(i["start"], i["stop"], i["step"])
+        if isinstance(i, list):
+            return _indices_to_kwarg(i)
         return Ellipsis if i == "..." else i
 
     return tuple(item(i) for i in v)
 
 
-def index_attr(name: str = "index") -> Attr:
-    """A basic NumPy index: a list of ints, slices ``{"start","stop","step"}``, null (new axis) and one ``"..."``.
+def _index_opset(items: list[Any]) -> int:
+    """Integer-array items came with opset 2; an opset-1 reader knows only ints, slices, null and "..."."""
+    return 2 if any(isinstance(i, list) for i in items) else 1
 
-    Python index values (``slice``, ``Ellipsis``, tuples) are accepted too, so a ``Tensor`` can bind ``x[1:, None]``.
+
+def index_attr(name: str = "index", dynamic: bool = False) -> Attr:
+    """A NumPy index: a list of ints, integer arrays (nested lists), slices, null (new axis) and one ``"..."``.
+
+    Canonical form: one JSON entry per Python index item; an integer array is a rectangular nested list of
+    ints (never booleans: a mask is written as its ``np.nonzero`` positions). Array items index as NumPy's
+    advanced indexing does (they broadcast together, and integers among them count as arrays). Python index
+    values (``slice``, ``Ellipsis``, integer arrays) are accepted too, so a ``Tensor`` can bind ``x[1:, None]``.
+    ``dynamic`` (gather) also accepts ``{"arg": k}``: the op's argument ``k`` (1-based) is that item at run time.
     """
-    return Attr(name, _parse_index, REQUIRED, to_kwarg=_index_to_kwarg,
-                doc='list of: int, {"start","stop","step"} (each optional), null (new axis), "..."')
+    arg = ', {"arg": k} (the k-th argument after the array, at run time)' if dynamic else ""
+    return Attr(name, lambda v: _parse_index(v, dynamic), REQUIRED, to_kwarg=_index_to_kwarg,
+                opset_of=_index_opset,
+                doc='list of: int, nested list of ints (integer array, NumPy advanced indexing), '
+                    f'{{"start","stop","step"}} (each optional), null (new axis), "..."{arg}')
 
 
 MAX_INDICES = 1 << 20

@@ -136,6 +136,11 @@ def _decode_list(obj: Any, pointer: str, max_elements: int, limits: Limits, stri
     shape = _probe_shape(obj, pointer, min(MAX_RANK, limits.max_json_depth), err)
     if math.prod(shape) > max_elements:
         raise TooLargeError(f"tensor of shape {shape} has more than {max_elements} elements", pointer)
+    lists = sum(math.prod(shape[:d]) for d in range(len(shape)))  # JSON arrays over every level
+    if lists > limits.max_json_lists:
+        raise TooLargeError(f"nested lists of shape {shape} are {lists} JSON arrays, more than "
+                            f"{limits.max_json_lists}; send large tensors in binary form "
+                            '({"dtype", "shape", "data"})', pointer)
     flat: Any = obj
     for _ in range(len(shape) - 1):
         flat = chain.from_iterable(flat)
@@ -157,7 +162,8 @@ def _check_shape(shape: Any, pointer: str, err: type[EngineError]) -> list[int]:
     return list(shape)
 
 
-def _decode_binary(obj: Mapping[str, Any], pointer: str, max_elements: int, err: type[EngineError]) -> Array:
+def _decode_binary(obj: Mapping[str, Any], pointer: str, max_elements: int, limits: Limits,
+                   err: type[EngineError]) -> Array:
     """``{"dtype", "shape", "data"}``: sizes are checked before a byte is decoded."""
     for key in obj:
         if key not in _BINARY_KEYS:
@@ -173,6 +179,11 @@ def _decode_binary(obj: Mapping[str, Any], pointer: str, max_elements: int, err:
     n = math.prod(shape)
     if n > max_elements:
         raise TooLargeError(f"tensor of shape {shape} has more than {max_elements} elements", pointer)
+    bound = max(max_elements, limits.max_tensor_elements)  # a request's budget may be below a zero-size shape
+    big = next((k for k in shape if k > bound), None)
+    if big is not None:  # [2**62, 2**62, 0] has no elements, but NumPy cannot even describe it
+        raise TooLargeError(f"tensor of shape {shape} has a dimension of size {big}, more than the "
+                            f"{bound} elements a tensor may have", pointer + "/shape")
     data = obj["data"]
     nbytes = n * dtype.itemsize
     want = 4 * -(-nbytes // 3)
@@ -198,7 +209,7 @@ def _decode(obj: Any, pointer: str, max_elements: int, limits: Limits, strings: 
     if isinstance(obj, list | tuple):
         return _decode_list(obj, pointer, max_elements, limits, strings, err)
     if isinstance(obj, Mapping):
-        return _decode_binary(obj, pointer, max_elements, err)
+        return _decode_binary(obj, pointer, max_elements, limits, err)
     if isinstance(obj, np.ndarray):  # Python callers may hand arrays straight in
         if obj.size > max_elements:
             raise TooLargeError(f"tensor of shape {list(obj.shape)} has more than {max_elements} elements", pointer)

@@ -8,27 +8,55 @@ the function, so a user never gets a silently untraced result.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from engine.errors import AttrError
 from engine.registry import OPS, Op
 
 __all__ = ["call_function", "call_method", "ufunc_op"]
 
 _UFUNCS: dict[Any, Op] = {}
-_FUNCS: dict[Any, Op] = {}
+_FUNCS: dict[Any, list[Op]] = {}  # a function several ops share is tried in registration order (np.clip)
+_NAMED: dict[str, Op] = {}  # "scipy.special.erf": ufuncs of libraries the engine never imports itself
 _SEEN = [0]  # how many ops the tables were built from; rebuilt when more register
 
 
 def _tables() -> None:
     if _SEEN[0] == len(OPS):
         return
+    _FUNCS.clear()
     for op in OPS.values():
         for f in op.numpy:
-            (_UFUNCS if isinstance(f, np.ufunc) else _FUNCS)[f] = op
+            if isinstance(f, str):
+                _NAMED[f] = op
+            elif isinstance(f, np.ufunc):
+                _UFUNCS[f] = op
+            else:
+                _FUNCS.setdefault(f, []).append(op)
     _SEEN[0] = len(OPS)
+
+
+def _by_name(ufunc: np.ufunc) -> Op | None:
+    """The op for a ufunc of another library (SciPy's erf), matched by identity once that library is loaded."""
+    for dotted, op in _NAMED.items():
+        module, _, name = dotted.rpartition(".")
+        if getattr(sys.modules.get(module), name, None) is ufunc:
+            _UFUNCS[ufunc] = op
+            return op
+    return None
+
+
+def _ufunc_name(ufunc: np.ufunc) -> str:
+    if getattr(np, ufunc.__name__, None) is ufunc:
+        return f"np.{ufunc.__name__}"
+    for module in ("scipy.special",):
+        if getattr(sys.modules.get(module), ufunc.__name__, None) is ufunc:
+            return f"{module}.{ufunc.__name__}"
+    return ufunc.__name__
 
 
 def _name(func: Any) -> str:
@@ -51,16 +79,16 @@ def ufunc_op(ufunc: np.ufunc, method: str, kwargs: Mapping[str, Any]) -> Op:
     """The op for ``ufunc(...)``; reductions like ``np.add.reduce`` and ``out=`` are refused."""
     _tables()
     if method == "__call__" and not kwargs:  # the common case, first
-        op = _UFUNCS.get(ufunc)
+        op = _UFUNCS.get(ufunc) or _by_name(ufunc)
         if op is not None:
             return op
-    name = f"np.{ufunc.__name__}"
+    name = _ufunc_name(ufunc)
     if method != "__call__":
         raise _unsupported(f"{name}.{method}")
     extra = sorted(k for k, v in kwargs.items() if not (k == "out" and v is None))
     if extra:
         raise TypeError(f"{name}: keyword argument(s) {', '.join(extra)} are not supported on traced values")
-    op = _UFUNCS.get(ufunc)
+    op = _UFUNCS.get(ufunc) or _by_name(ufunc)
     if op is None:
         raise _unsupported(name)
     return op
@@ -95,21 +123,45 @@ def _split(op: Op, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) ->
 
 def call_function(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
     """Route a NumPy function called on a ``Tensor`` to its op."""
-    from engine.tensor import Tensor, call_op
+    from engine.tensor import Tensor
 
     if func is np.shape:
         return args[0].shape if isinstance(args[0], Tensor) else np.shape(args[0])
     if func is np.ndim:
         return len(np.shape(args[0]))
     _tables()
-    op = _FUNCS.get(func)
-    if op is None:
+    ops = _FUNCS.get(func)
+    if ops is None:
         raise _unsupported(_name(func))
-    inputs, attrs = _split(op, _name(func), args, kwargs)
-    if op.results == 1:
+    if func is np.take and _traced(args[1:2] or [kwargs.get("indices")]):
+        from engine.ops.indexing import take_by_tensor  # positions known at run time (argmax): gather
+
+        return take_by_tensor(*args, **kwargs)
+    for op in ops[:-1]:  # np.clip(x, 0, 1) is clip; np.clip(x, lo_array, hi_array) is clip_by_value
+        try:
+            inputs, attrs = _split(op, _name(func), args, kwargs)
+            op.bind(attrs)
+        except (TypeError, AttrError):
+            continue
+        return _call(op, inputs, attrs)
+    inputs, attrs = _split(ops[-1], _name(func), args, kwargs)
+    return _call(ops[-1], inputs, attrs)
+
+
+def _traced(values: Sequence[Any]) -> bool:
+    return any(hasattr(v, "_tape") for v in values)
+
+
+def _call(op: Op, inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    from engine.tensor import call_op
+
+    if op.results == 1 or "output" in attrs:
         return call_op(op.name, *inputs, **attrs)
-    # A function with several results (linalg.eigh): one node per result, as NumPy's tuple.
+    # A function with several results (linalg.eigh): one node per result, as NumPy's tuple; NumPy gives a
+    # bare array where the attributes leave one (svd with compute_uv=False).
     n = op.n_results(op.bind(attrs)[1])
+    if n == 1:
+        return call_op(op.name, *inputs, **attrs)
     return tuple(call_op(op.name, *inputs, **attrs, output=k) for k in range(n))
 
 

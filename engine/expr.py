@@ -168,12 +168,10 @@ def _call_parts(op: Op, node: ast.Call) -> tuple[list[ast.expr], list[ast.expr]]
     """
     args = node.args[1:] if _subscripts_first(op, node) else list(node.args)
     high = op.arity[1]
-    if not any(a.name != "output" for a in op.attrs):
+    if high is None and args and isinstance(args[0], ast.List | ast.Tuple):
+        return list(args[0].elts), args[1:]
+    if high is None or not any(a.name != "output" for a in op.attrs):
         return args, []  # too many operands is an arity error, reported as one
-    if high is None:
-        if args and isinstance(args[0], ast.List | ast.Tuple):
-            return list(args[0].elts), args[1:]
-        return args, []
     return args[:high], args[high:]
 
 

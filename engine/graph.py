@@ -311,11 +311,13 @@ def _lowest_opset(nodes: Sequence[Node], declared: int) -> int:
     """
     needed = 1
     for i, node in enumerate(nodes):
-        k = node.op.opset
+        op = node.op
+        k = op.node_opset(node.attrs) if op.attrs else op.opset
         if k > needed:
             if k > declared:
-                raise GraphError(f"op '{node.op.name}' was introduced in opset {k}, but the graph declares opset "
-                                 f"{declared}; declare \"opset\": {k} or omit it", f"/nodes/{i}/op")
+                what = "was introduced in" if k == op.opset else "with these attributes needs"
+                raise GraphError(f"op '{op.name}' {what} opset {k}, but the graph declares opset {declared}; "
+                                 f"declare \"opset\": {k} or omit it", f"/nodes/{i}/op")
             needed = k
     return needed
 

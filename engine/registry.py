@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.costs import DEFAULT_TEMPORARIES, ELEMENT_FLOPS, VJP_FACTOR, largest
 from engine.errors import AttrError, UnknownOpError
 
 __all__ = [
@@ -49,13 +50,19 @@ REQUIRED: Any = _Required()
 
 @dataclass(frozen=True)
 class Attr:
-    """One static attribute: ``parse`` validates JSON into canonical JSON; ``to_kwarg`` makes the Python value."""
+    """One static attribute: ``parse`` validates JSON into canonical JSON; ``to_kwarg`` makes the Python value.
+
+    An attribute added to an op in a later opset is ``omit_default`` (its default stays out of the canonical
+    form, so earlier functions keep their ids) and says through ``opset_of`` which opset a value needs.
+    """
 
     name: str
     parse: Callable[[Any], Any]
     default: Any = REQUIRED
     to_kwarg: Callable[[Any], Any] = lambda v: v
     doc: str = ""
+    omit_default: bool = False
+    opset_of: Callable[[Any], int] | None = None
 
 
 def size_of(shape: Sequence[int]) -> int:
@@ -64,7 +71,7 @@ def size_of(shape: Sequence[int]) -> int:
 
 
 def _elementwise_cost(out: Shape, *ins: Shape, **_: Any) -> int:
-    return size_of(out)
+    return ELEMENT_FLOPS * size_of(out)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,20 @@ class Op:
     methods: tuple[str, ...] = ()
     pack_args: bool = False
     differentiable: bool = True  # some input has a VJP; an eager trace records only such ops
+    vjp_cost: CostRule | None = None
+    temporaries: int | CostRule = DEFAULT_TEMPORARIES
+
+    def backward_cost(self, out: Shape, *ins: Shape, **kwargs: Any) -> int:
+        """Estimated FLOPs of all of this node's VJPs (0 when it has none)."""
+        if self.vjp_cost is not None:
+            return self.vjp_cost(out, *ins, **kwargs)
+        return VJP_FACTOR * self.cost(out, *ins, **kwargs) if self.differentiable else 0
+
+    def scratch(self, out: Shape, *ins: Shape, **kwargs: Any) -> int:
+        """Elements of the temporaries its forward or VJPs hold at their peak, beyond inputs and output."""
+        if not isinstance(self.temporaries, int):
+            return self.temporaries(out, *ins, **kwargs)
+        return self.temporaries * largest(out, *ins) if self.differentiable else 0
 
     def n_results(self, kwargs: Mapping[str, Any]) -> int:
         """How many results the NumPy function has (``linalg.eigh``: 2); each is a node with ``output=k``."""
@@ -98,6 +119,14 @@ class Op:
         if self.variadic_vjp is not None:
             return self.variadic_vjp(i)
         return self.vjps[i] if i < len(self.vjps) else None
+
+    def node_opset(self, canonical: Mapping[str, Any]) -> int:
+        """The opset a node of this op with these canonical attributes needs (a newer attribute value may)."""
+        needed = self.opset
+        for attr in self.attrs:
+            if attr.opset_of is not None and attr.name in canonical:
+                needed = max(needed, attr.opset_of(canonical[attr.name]))
+        return needed
 
     def check_arity(self, n: int) -> str | None:
         """An error message when ``n`` arguments do not fit, else None."""
@@ -133,7 +162,8 @@ class Op:
                 raise AttrError(f"op '{self.name}' requires attribute '{attr.name}'", pointer="")
             else:
                 value = attr.default
-            canonical[attr.name] = value
+            if not (attr.omit_default and value == attr.default):
+                canonical[attr.name] = value
             kwargs[attr.name] = attr.to_kwarg(value)
         if self.results != 1 and kwargs.get("output", 0) >= self.n_results(kwargs):
             raise AttrError(f"op '{self.name}' has {self.n_results(kwargs)} result(s); output "
@@ -163,6 +193,8 @@ def defop(
     operators: Sequence[str] = (),
     methods: Sequence[str] = (),
     pack_args: bool = False,
+    vjp_cost: CostRule | None = None,
+    temporaries: int | CostRule = DEFAULT_TEMPORARIES,
 ) -> Op:
     """Register an op.
 
@@ -175,7 +207,9 @@ def defop(
     results (``linalg.eigh``): each result is its own node, selected by the op's ``output`` attribute.
     ``operators`` are the Python operators that mean this op (``"add"`` for ``+`` and its reflection, see
     ``engine.pyops``) and ``methods`` the ndarray methods (``"sum"``); ``pack_args`` lets a method take its
-    first list attribute as separate arguments, as ``x.reshape(2, 3)`` does.
+    first list attribute as separate arguments, as ``x.reshape(2, 3)`` does. ``vjp_cost`` (same signature as
+    ``cost``) prices all VJPs of a node (default: ``VJP_FACTOR`` x ``cost``); ``temporaries`` counts the
+    full-size arrays (of the largest operand) its VJPs hold at their peak, or is a rule giving elements.
     """
     if name in OPS or name in ALIASES:
         raise RuntimeError(f"op '{name}' registered twice")
@@ -200,6 +234,8 @@ def defop(
         methods=tuple(methods),
         pack_args=pack_args,
         differentiable=variadic_vjp is not None or any(v is not None for v in vjps),
+        vjp_cost=vjp_cost,
+        temporaries=temporaries,
     )
     OPS[name] = op
     for alias in aliases:

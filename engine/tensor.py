@@ -33,8 +33,8 @@ def apply(op: Op, args: Sequence[Any], kwargs: Mapping[str, Any] = EMPTY,
     """Apply ``op``: plain NumPy when no argument is traced, else compute (if eager) and record.
 
     An eager trace does not record an op without a gradient (comparisons, argmax, stop_gradient): its
-    result is a plain NumPy value, as JAX gives integer results no tangent, so ``x[np.argmax(x)]`` and
-    ``if x > 0`` work on it directly.
+    result is what NumPy itself returns, a plain value (as JAX gives integer results no tangent), so
+    ``x[np.argmax(x)]``, ``x[x > 0]`` and ``if x > 0`` work on it directly.
     """
     tape = None
     for a in args:  # the innermost trace (highest level) records; see Tape.level
@@ -45,8 +45,8 @@ def apply(op: Op, args: Sequence[Any], kwargs: Mapping[str, Any] = EMPTY,
             return apply(op, [_array(b) for b in args], kwargs, attrs)  # rare: lists and object arrays
     if tape is None:
         return op.forward(*args, **kwargs)
-    if not op.differentiable and not tape.symbolic:
-        return op.forward(*[concrete(a) for a in args], **kwargs)
+    if not op.differentiable and not tape.symbolic:  # NumPy's own result: bools for x > 0, ints for argmax
+        return (op.numpy[0] if op.numpy else op.forward)(*[concrete(a) for a in args], **kwargs)
     slots = []
     raw = []
     nested = False  # do values belong to an enclosing trace (higher-order gradients)?

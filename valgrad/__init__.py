@@ -14,6 +14,7 @@ service: ``f`` is traced once, registered, and afterwards only arguments travel.
 from engine.api import Array, gradients_function, value_and_gradients, value_and_gradients_function
 from engine.check import check_grads
 from engine.errors import EngineError, TracingError
+from valgrad import nn
 from valgrad._base import Backoff
 from valgrad.async_client import AsyncClient
 from valgrad.client import Client
@@ -59,6 +60,7 @@ __all__ = [
     "ValgradError",
     "check_grads",
     "gradients_function",
+    "nn",
     "value_and_gradients",
     "value_and_gradients_function",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine.attrs import float_attr
+from engine.costs import elementwise
 from engine.registry import defop, unbroadcast
 from engine.shapes import broadcast, same
 
@@ -36,6 +37,7 @@ for _name, _ufunc, _symbol, _stem in (
     ("not_equal", np.not_equal, "!=", "ne"),
 ):
     defop(_name, _as_float(_ufunc), (None, None), shape=broadcast, numpy=(_ufunc,), operators=(_stem,),
+          cost=elementwise(1.5),  # the comparison, then its cast to float
           doc=f"x {_symbol} y as 1.0 or 0.0 in the inputs' float dtype; no gradient (TensorFlow)")
 
 
@@ -56,10 +58,11 @@ defop("where", np.where,
       (None,
        lambda g, ans, cond, x, y: unbroadcast(np.where(cond, g, 0), x),
        lambda g, ans, cond, x, y: unbroadcast(np.where(cond, 0, g), y)),
-      shape=broadcast, numpy=(np.where,),
+      shape=broadcast, numpy=(np.where,), cost=elementwise(3), vjp_cost=elementwise(8), temporaries=3,
       doc="x where cond else y; the gradient goes to the chosen side, none to cond")
 defop("clip", _clip, (_clip_vjp,), shape=same,
       attrs=(float_attr("a_min", None, optional=True, doc="lower bound, or null for none"),
              float_attr("a_max", None, optional=True, doc="upper bound, or null for none")),
       numpy=(np.clip,), methods=("clip",),
+      vjp_cost=elementwise(7),
       doc="x limited to [a_min, a_max]; gradient passes where a_min <= x <= a_max (bounds included)")

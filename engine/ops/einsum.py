@@ -6,10 +6,17 @@ with every ellipsis spelled out as letters, which is what the VJP works on:
 the cotangent of operand ``i`` is another einsum of ``g`` with the other
 operands, broadcast over letters only ``i`` has, summed where ``i`` was
 broadcast (size 1), and put back on the diagonal where ``i`` repeats a letter.
+
+Every einsum here, forward and VJP, runs ``contract``: NumPy's greedy
+contraction path (``optimize=True``) for three operands or more. The cost
+rule prices exactly those paths with ``np.einsum_path`` on shape-only views,
+so a chain ``ab,bc,cd,...->`` costs what it runs (microseconds), not the
+product of every index size.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import string
 from collections import Counter
@@ -19,11 +26,13 @@ from typing import Any
 import numpy as np
 
 from engine.attrs import subscripts_attr
+from engine.costs import ELEMENT_FLOPS, PYTHON_STEP_FLOPS
 from engine.errors import ArityError, ShapeError
-from engine.registry import VJP, defop, shape_of
+from engine.ops.nep18 import dispatched
+from engine.registry import VJP, defop, shape_of, size_of
 from engine.shapes import Shape
 
-__all__ = ["MAX_OPERANDS", "plan"]
+__all__ = ["MAX_OPERANDS", "contract", "plan"]
 
 # NumPy's einsum refuses 32 operands or more on NumPy 1.x (NPY_MAXARGS) and 64 on 2.x, raising a bare
 # ValueError at run time; a VJP passes the cotangent plus the other operands, as many again. One fixed
@@ -86,8 +95,15 @@ def plan(subscripts: str, shapes: Sequence[Shape]) -> tuple[list[str], str, dict
     return terms, out, _sizes(terms, shapes)
 
 
-def _forward(*operands: Any, subscripts: str) -> Any:
+def _einsum(subscripts: str, *operands: Any) -> Any:
     return np.einsum(subscripts, *operands, optimize=len(operands) > 2)
+
+
+contract = dispatched(_einsum)  # np.einsum with the greedy path; a Tensor routes it to the einsum op
+
+
+def _forward(*operands: Any, subscripts: str) -> Any:
+    return _einsum(subscripts, *operands)
 
 
 def _shape(*shapes: Shape, subscripts: str) -> Shape:
@@ -95,8 +111,67 @@ def _shape(*shapes: Shape, subscripts: str) -> Shape:
     return tuple(sizes[c] for c in out)
 
 
+# One multiply-add of NumPy's einsum loops (0.4-1 ns), which einsum_path counts as about two FLOPs.
+EINSUM_FLOP = ELEMENT_FLOPS // 4
+
+
+@functools.lru_cache(maxsize=4096)
+def path_cost(terms: tuple[str, ...], out: str, sizes: tuple[tuple[str, int], ...]) -> tuple[int, int]:
+    """FLOPs and largest intermediate (elements) of the contraction ``contract`` runs for these terms.
+
+    The path is NumPy's own (``np.einsum_path``, greedy, as ``optimize=True`` runs it), found on
+    zero-stride views so nothing proportional to the shapes is allocated; its steps are then priced
+    exactly, with Python ints. Finding the path is itself priced: ~n**3 Python steps for n operands.
+    """
+    size = dict(sizes)
+    views = [np.broadcast_to(np.empty(()), [size[c] for c in t]) for t in terms]
+    subscripts = ",".join(terms) + "->" + out
+    path = np.einsum_path(subscripts, *views, optimize=len(terms) > 2)[0][1:]
+    live, flops, biggest = list(terms), 0, 0
+    for step in path:
+        picked = [live[k] for k in step]
+        live = [t for k, t in enumerate(live) if k not in step]
+        rest = set(out).union(*live)
+        letters = set("".join(picked))
+        result = "".join(sorted(c for c in letters if c in rest))
+        flops += math.prod(size[c] for c in letters) * (max(1, len(picked) - 1) + (letters != set(result)))
+        biggest = max(biggest, math.prod(size[c] for c in result))
+        live.append(result)
+    return EINSUM_FLOP * flops + PYTHON_STEP_FLOPS * len(terms) ** 3 * (len(terms) > 2), biggest
+
+
+def _vjp_terms(i: int, terms: list[str], out: str) -> tuple[tuple[str, ...], str]:
+    """The operands' terms and output of the einsum that operand ``i``'s VJP runs."""
+    term, others = terms[i], [t for j, t in enumerate(terms) if j != i]
+    present = set(out).union(*others)
+    kept = "".join(c for c in dict.fromkeys(term) if c in present)
+    return (out, *others), kept
+
+
 def _cost(out: Shape, *shapes: Shape, subscripts: str) -> int:
-    return max(1, math.prod(plan(subscripts, shapes)[2].values()))
+    terms, outs, sizes = plan(subscripts, shapes)
+    return max(1, path_cost(tuple(terms), outs, tuple(sorted(sizes.items())))[0])
+
+
+def _vjp_cost(out: Shape, *shapes: Shape, subscripts: str) -> int:
+    """Each operand's VJP einsum on its own path, plus a few full-size passes over the operand."""
+    terms, outs, sizes = plan(subscripts, shapes)
+    key = tuple(sorted(sizes.items()))
+    total = 0
+    for i, shape in enumerate(shapes):
+        vjp_terms, kept = _vjp_terms(i, terms, outs)
+        total += path_cost(vjp_terms, kept, key)[0] + 3 * ELEMENT_FLOPS * size_of(shape)
+    return total
+
+
+def _temporaries(out: Shape, *shapes: Shape, subscripts: str) -> int:
+    """The largest intermediate of any path, plus four operand-sized arrays: the VJP's result and its
+    broadcast, and the transposed copies NumPy's tensordot makes of a pair it hands to BLAS."""
+    terms, outs, sizes = plan(subscripts, shapes)
+    key = tuple(sorted(sizes.items()))
+    paths = [path_cost(tuple(terms), outs, key)] + [path_cost(*_vjp_terms(i, terms, outs), key)
+                                                     for i in range(len(terms))]
+    return max(biggest for _, biggest in paths) + 4 * max(size_of(s) for s in (out, *shapes))
 
 
 def _diagonal(r: Any, term: str, unique: str, own: dict[str, int]) -> Any:
@@ -121,11 +196,10 @@ def _vjp(i: int) -> VJP:
         shapes = [shape_of(x) for x in operands]
         terms, out, sizes = plan(subscripts, shapes)
         term, others = terms[i], [x for j, x in enumerate(operands) if j != i]
-        other_terms = [t for j, t in enumerate(terms) if j != i]
         unique = "".join(dict.fromkeys(term))
-        present = set(out).union(*other_terms)
-        kept = "".join(c for c in unique if c in present)
-        r = np.einsum(",".join([out, *other_terms]) + "->" + kept, g, *others)
+        vjp_terms, kept = _vjp_terms(i, terms, out)
+        present = set(out).union(*vjp_terms[1:])
+        r = contract(",".join(vjp_terms) + "->" + kept, g, *others)
         missing = tuple(k for k, c in enumerate(unique) if c not in present)
         if missing:
             r = np.expand_dims(r, axis=missing)
@@ -142,5 +216,5 @@ def _vjp(i: int) -> VJP:
 
 
 defop("einsum", _forward, shape=_shape, cost=_cost, attrs=(subscripts_attr(),), arity=(1, None),
-      variadic_vjp=_vjp, numpy=(np.einsum,),
+      variadic_vjp=_vjp, numpy=(np.einsum, contract), vjp_cost=_vjp_cost, temporaries=_temporaries,
       doc="Einstein summation (NumPy's subscripts, '...' included); multilinear, so smooth everywhere")

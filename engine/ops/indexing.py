@@ -1,44 +1,113 @@
-"""Indexing: getitem (basic NumPy indexing) and take (integer indices along an axis).
+"""Indexing: getitem (NumPy indexing by static items), gather (the same with runtime integer inputs) and take.
 
-Their VJPs scatter ``g`` back into zeros of the input's shape. Scatter is not
-in the op set, so it is two internal ops, ``_getitem_grad`` and
-``_take_grad``, whose own VJPs are getitem and take again: the backward pass
-stays differentiable.
+Every VJP scatter-ADDS ``g`` back into zeros of the input's shape (``np.add.at``:
+an index array may repeat an element). Scatter is not in the op set, so it is
+internal ops (``_getitem_grad``, ``_gather_grad``, ``_take_grad``) whose own
+VJPs are getitem, gather and take again: the backward pass stays differentiable.
+Shape rules follow NumPy's indexing rules arithmetically (``index_shape``), so
+they never allocate in proportion to the indexed array.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from engine.attrs import index_attr, indices_attr, optional_axis_attr, shape_attr
-from engine.errors import ShapeError
+from engine.attrs import MAX_INDEX_ARGS, IndexArg, index_attr, indices_attr, optional_axis_attr, shape_attr
+from engine.errors import ArgumentError, ShapeError
 from engine.ops.nep18 import dispatched
 from engine.registry import defop, shape_of, size_of
-from engine.shapes import Shape, normalize_axis
+from engine.shapes import Shape, broadcast, normalize_axis
 
-__all__ = ["getitem_grad", "index_to_json", "subscript", "take_grad"]
+__all__ = ["POSITION_OPS", "fill_index", "gather", "gather_grad", "getitem_grad", "index_shape",
+           "index_to_json", "positions", "show_index", "subscript", "take_by_tensor", "take_grad"]
 
 Index = tuple[Any, ...]
 
 
-def _getitem_shape(x: Shape, *, index: Index, **_: Any) -> Shape:
-    # Index a zero-strided stand-in: NumPy does the bookkeeping and allocates nothing.
+def _expand(x: Shape, index: Index) -> list[Any]:
+    """The index with its Ellipsis (or the implied trailing one) replaced by full slices."""
+    used = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if used > len(x):
+        raise ShapeError(f"too many indices: {used} for an array of rank {len(x)}")
+    fill = [slice(None)] * (len(x) - used)
+    at = next((k for k, i in enumerate(index) if i is Ellipsis), len(index))
+    return [*index[:at], *fill, *index[at + 1:]]
+
+
+def _check_bounds(item: Any, n: int, axis: int) -> None:
+    if isinstance(item, np.ndarray):
+        if item.size == 0:
+            return
+        low, high = int(item.min()), int(item.max())
+        bad = low if low < -n else high if high >= n else None
+    else:
+        bad = item if not -n <= item < n else None
+    if bad is not None:
+        raise ShapeError(f"index {bad} is out of bounds for axis {axis} with size {n}")
+
+
+def index_shape(x: Shape, index: Index) -> Shape:
+    """Shape of ``x[index]`` by NumPy's rules: advanced items (arrays, and ints among them) broadcast together
+    and their axes go where the first of them stands if they are adjacent, else in front."""
+    items = _expand(x, index)
+    dynamic = any(isinstance(i, np.ndarray | IndexArg) for i in items)
+    axis, adv, shapes = 0, [], []
+    dims: list[int | None] = []  # per item: its output axis size, None for an advanced item
+    for k, item in enumerate(items):
+        if item is None:
+            dims.append(1)
+            continue
+        n = x[axis]
+        if isinstance(item, slice):
+            dims.append(len(range(*item.indices(n))))
+        else:
+            if not isinstance(item, IndexArg):
+                _check_bounds(item, n, axis)
+            if dynamic:
+                adv.append(k)
+                shapes.append(shape_of(item))
+                dims.append(None)
+        axis += 1
+    if not adv:
+        return tuple(d for d in dims if d is not None)
     try:
-        dummy = np.broadcast_to(np.empty((), np.int8), x)
-        return tuple(dummy[index].shape)
-    except (IndexError, ValueError) as e:
-        raise ShapeError(f"index {_show(index)} does not fit shape {list(x)}: {e}") from None
+        b = broadcast(*shapes)
+    except ShapeError:
+        raise ShapeError(f"index arrays of shapes {' and '.join(str(list(s)) for s in shapes)} "
+                         "do not broadcast") from None
+    basic = [d for d in dims if d is not None]
+    if adv[-1] - adv[0] + 1 == len(adv):  # adjacent: the broadcast axes replace them in place
+        first = sum(1 for d in dims[:adv[0]] if d is not None)
+        return (*basic[:first], *b, *basic[first:])
+    return (*b, *basic)
 
 
-def _show(index: Index) -> str:
+def show_index(index: Index) -> str:
     def item(i: Any) -> str:
         if isinstance(i, slice):
-            return ":".join("" if v is None else str(v) for v in (i.start, i.stop, i.step)).rstrip(":") or ":"
+            text = ":".join("" if v is None else str(v) for v in (i.start, i.stop))
+            return text if i.step is None else f"{text}:{i.step}"
+        if isinstance(i, np.ndarray):
+            return f"<int array {list(i.shape)}>"
+        if isinstance(i, IndexArg):
+            return f"<input {i.k} {list(i.shape)}>"
         return "..." if i is Ellipsis else "None" if i is None else str(i)
 
     return "[" + ", ".join(item(i) for i in index) + "]"
+
+
+def _getitem_shape(x: Shape, *, index: Index, **_: Any) -> Shape:
+    try:
+        return index_shape(x, index)
+    except ShapeError as e:
+        raise ShapeError(f"index {show_index(index)} does not fit shape {list(x)}: {e.message}") from None
+
+
+def _is_basic(index: Index) -> bool:
+    return not any(isinstance(i, np.ndarray) for i in index)
 
 
 def _getitem(x: Any, *, index: Index) -> Any:
@@ -47,17 +116,84 @@ def _getitem(x: Any, *, index: Index) -> Any:
 
 def _getitem_grad(g: Any, *, index: Index, shape: Shape) -> Any:
     out = np.zeros(shape, dtype=np.result_type(g))
-    out[index] = g  # basic indexing never repeats an element, so assignment is the scatter-add
+    if _is_basic(index):
+        out[index] = g  # basic indexing never repeats an element: assignment is the scatter-add, and faster
+    else:
+        np.add.at(out, index, g)  # an index array may repeat an element: its gradients add up
     return out
 
 
 def _getitem_grad_shape(g: Shape, *, index: Index, shape: Shape) -> Shape:
     if _getitem_shape(shape, index=index) != tuple(g):
-        raise ShapeError(f"_getitem_grad: g of shape {list(g)} does not fit {_show(index)} of shape {list(shape)}")
+        raise ShapeError(f"_getitem_grad: g of shape {list(g)} does not fit {show_index(index)} of shape {list(shape)}")
     return tuple(shape)
 
 
 getitem_grad = dispatched(_getitem_grad)
+
+
+def positions(a: Any, n: int | None = None, what: str = "index") -> Any:
+    """A runtime index (float positions, as argmax gives) as an intp array, checked integral and in bounds."""
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or np.any(a != np.trunc(a)):
+            raise ArgumentError(f"{what} values must be whole numbers (integer positions), got {a.ravel()[:5]}")
+        a = a.astype(np.intp)
+    elif a.dtype.kind not in "iu":
+        raise ArgumentError(f"{what} must hold integer positions, got dtype {a.dtype}")
+    if n is not None and a.size and (a.min() < -n or a.max() >= n):
+        bad = a.min() if a.min() < -n else a.max()
+        raise ArgumentError(f"{what} {bad} is out of bounds for an axis of size {n}")
+    return a
+
+
+def fill_index(x_shape: Shape, index: Index, runtime: Sequence[Any]) -> Index:
+    """gather's index with each ``IndexArg`` replaced by its runtime positions, checked against its axis."""
+    items = _expand(x_shape, index)
+    out, axis = [], 0
+    for item in items:
+        if isinstance(item, IndexArg):
+            item = positions(runtime[item.k - 1], x_shape[axis], f"index input {item.k}")
+        out.append(item)
+        axis += item is not None
+    return tuple(out)
+
+
+def _with_shapes(index: Index, shapes: Sequence[Shape]) -> Index:
+    return tuple(IndexArg(i.k, shapes[i.k - 1]) if isinstance(i, IndexArg) else i for i in index)
+
+
+def _gather(x: Any, *indices: Any, index: Index) -> Any:
+    x = np.asarray(x)
+    return x[fill_index(x.shape, index, indices)]
+
+
+def _gather_shape(x: Shape, *indices: Shape, index: Index) -> Shape:
+    _check_args(index, len(indices))
+    return _getitem_shape(x, index=_with_shapes(index, indices))
+
+
+def _check_args(index: Index, n: int) -> None:
+    ks = sorted(i.k for i in index if isinstance(i, IndexArg))
+    if ks != list(range(1, n + 1)):
+        raise ShapeError(f"gather: index {show_index(index)} must name inputs 1..{n} once each, in any order")
+
+
+def _gather_grad(g: Any, *indices: Any, index: Index, shape: Shape) -> Any:
+    return _getitem_grad(g, index=fill_index(shape, index, indices), shape=shape)
+
+
+def _gather_grad_shape(g: Shape, *indices: Shape, index: Index, shape: Shape) -> Shape:
+    if _gather_shape(shape, *indices, index=index) != tuple(g):
+        raise ShapeError(f"_gather_grad: g of shape {list(g)} does not fit {show_index(index)} of shape {list(shape)}")
+    return tuple(shape)
+
+
+gather_grad = dispatched(_gather_grad)
+
+
+def _gather_vjp(g: Any, ans: Any, x: Any, *indices: Any, index: Index) -> Any:
+    return gather_grad(g, *indices, index=index, shape=shape_of(x))
 
 
 def _take_shape(x: Shape, *, indices: Any, axis: int | None = None, **_: Any) -> Shape:
@@ -89,13 +225,20 @@ def _take_grad_shape(g: Shape, *, indices: Any, axis: int | None, shape: Shape) 
 
 
 take_grad = dispatched(_take_grad)
+gather = dispatched(_gather)
 
 _SHAPE = shape_attr("shape", doc="shape of the array that was indexed")
+_RUNTIME = (2, 1 + MAX_INDEX_ARGS)
 
 defop("getitem", _getitem,
       (lambda g, ans, x, index: getitem_grad(g, index=index, shape=shape_of(x)),),
       shape=_getitem_shape, attrs=(index_attr(),),
-      doc="x[index] with basic indexing (ints, slices, None, ...); gradient scattered back, zero elsewhere")
+      doc="x[index] (NumPy indexing; integer-array items gather); the gradient is scattered back and adds up "
+          "where an index array repeats an element, zero elsewhere")
+defop("gather", _gather, (_gather_vjp,), arity=_RUNTIME, opset=2,
+      shape=_gather_shape, attrs=(index_attr(dynamic=True),), numpy=(gather,),
+      doc='x[index] where each {"arg": k} item is argument k, integer positions known at run time (argmax); '
+          "no gradient to the positions, repeated ones add up")
 defop("take", np.take,
       (lambda g, ans, x, indices, axis=None: take_grad(g, indices=indices, axis=axis, shape=shape_of(x)),),
       shape=_take_shape, attrs=(indices_attr(), optional_axis_attr("axis")), numpy=(np.take,),
@@ -103,34 +246,105 @@ defop("take", np.take,
 defop("_getitem_grad", _getitem_grad,
       (lambda g, ans, gx, index, shape: g[index],),
       shape=_getitem_grad_shape, attrs=(index_attr(), _SHAPE), numpy=(getitem_grad,),
-      cost=lambda out, g, **_: size_of(out), doc="internal: zeros of shape with g placed at index (getitem's VJP)")
+      cost=lambda out, g, **_: size_of(out), doc="internal: zeros of shape with g added at index (getitem's VJP)")
+defop("_gather_grad", _gather_grad,
+      (lambda g, ans, gx, *indices, index, shape: gather(g, *indices, index=index),), arity=_RUNTIME, opset=2,
+      shape=_gather_grad_shape, attrs=(index_attr(dynamic=True), _SHAPE), numpy=(gather_grad,),
+      cost=lambda out, g, *_, **__: size_of(out), doc="internal: zeros of shape with g added at index (gather's VJP)")
 defop("_take_grad", _take_grad,
       (lambda g, ans, gx, indices, axis, shape: np.take(g, indices, axis=axis),),
       shape=_take_grad_shape, attrs=(indices_attr(), optional_axis_attr("axis"), _SHAPE), numpy=(take_grad,),
       cost=lambda out, g, **_: size_of(out), doc="internal: zeros of shape with g added at indices (take's VJP)")
 
 
+# --- Python's x[index] on a traced x ---------------------------------------------------------------------------
+
+# Ops whose results are integer positions (as floats); a traced index must come straight from one of them.
+POSITION_OPS = {"argmax", "argmin", "argsort", "argpartition"}
+_MASK_HINT = ("x[mask] has a shape that depends on the mask's values, so it cannot be traced: use "
+              "np.where(mask, x, 0) (or np.where(mask, x, -np.inf) before a max) to keep the shape")
+
+
+def _producer(t: Any) -> Any:
+    """The op whose node made the traced value ``t``, or None for an input or a constant."""
+    for node in reversed(t._tape.nodes):  # nodes are in slot order: stop once past t
+        if node.out <= t._slot:
+            return node.op if node.out == t._slot else None
+    return None
+
+
+def _traced_item(t: Any, traced: list[Any]) -> list[Any]:
+    """A traced index item: runtime positions for gather, or (eager only) a mask made concrete."""
+    op = _producer(t)
+    if op is not None and op.name in POSITION_OPS:
+        traced.append(t)
+        return [IndexArg(len(traced))]
+    if op is not None and all(op.vjp(i) is None for i in range(op.arity[0])):  # a comparison: truth values
+        if t._tape.symbolic:
+            raise TypeError(f"indexing by a traced boolean mask is not supported: {_MASK_HINT}")
+        from engine.tensor import concrete
+
+        return list(np.nonzero(np.asarray(concrete(t)) != 0))  # this call's positions, as NumPy's x[mask]
+    what = "an input or constant" if op is None else f"op '{op.name}'"
+    raise TypeError(f"x[t] with t a traced value computed by {what}: a traced index must be the result of "
+                    f"{'/'.join(sorted(POSITION_OPS))}; for other computed positions use np.take(x, t, axis) or "
+                    "np.take_along_axis(x, t, axis)")
+
+
+def _static_item(item: Any) -> list[Any]:
+    """A concrete index item as getitem items: a boolean mask becomes its ``np.nonzero`` positions."""
+    if item is None or item is Ellipsis or isinstance(item, slice):
+        return [item]
+    if isinstance(item, bool | np.bool_):
+        raise TypeError("a scalar boolean index (x[True]) is not supported; index with an array or a slice")
+    if isinstance(item, int | np.integer):
+        return [int(item)]
+    a = np.asarray(item)
+    if a.dtype.kind == "f" and a.size == 0 and isinstance(item, list):
+        a = a.astype(np.intp)  # x[[]] selects nothing, as in NumPy
+    if a.dtype.kind == "b" and a.ndim:
+        return list(np.nonzero(a))
+    if a.dtype.kind in "iu":
+        return [int(a) if a.ndim == 0 else a]
+    raise TypeError(f"index {item!r:.40} is not supported: use ints, slices, None, ..., integer arrays or boolean "
+                    "masks, as NumPy does")
+
+
+def _items(item: Any, traced: list[Any]) -> list[Any]:
+    if hasattr(item, "_tape"):  # a Tensor
+        return _traced_item(item, traced)
+    if isinstance(item, list | tuple) and any(hasattr(i, "_tape") for i in np.ravel(np.array(item, dtype=object))):
+        raise TypeError("an index list holding traced values is not supported: index with one traced array")
+    return _static_item(item)
+
+
 def index_to_json(index: Any) -> list[Any]:
-    """A Python basic index (ints, slices, None, Ellipsis) as getitem's ``index`` attribute."""
+    """A concrete Python index (ints, slices, None, Ellipsis, integer arrays, masks) as getitem's ``index``."""
     items = index if isinstance(index, tuple) else (index,)
-    out: list[Any] = []
-    for item in items:
-        if item is None or (isinstance(item, int | np.integer) and not isinstance(item, bool)):
-            out.append(None if item is None else int(item))
-        elif item is Ellipsis:
-            out.append("...")
-        elif isinstance(item, slice):
-            out.append({"start": item.start, "stop": item.stop, "step": item.step})
-        else:
-            raise TypeError(
-                f"index {item!r:.40} is not supported: use ints, slices, None and ... "
-                "(for gathering by an index list use np.take(x, indices, axis))"
-            )
-    return out
+    parsed = tuple(p for i in items for p in _static_item(i))
+    canonical: list[Any] = index_attr().parse(parsed)
+    return canonical
 
 
 def subscript(x: Any, index: Any) -> Any:
-    """``x[index]`` for a traced ``x``: the op and attributes that Python indexing means."""
+    """``x[index]`` for a traced ``x``: getitem, or gather when an index item is itself traced (argmax)."""
     from engine.tensor import call_op  # tensor imports this module; the cycle is broken at call time
 
-    return call_op("getitem", x, index=index_to_json(index))
+    traced: list[Any] = []
+    items = [p for i in (index if isinstance(index, tuple) else (index,)) for p in _items(i, traced)]
+    if traced:
+        return call_op("gather", x, *traced, index=items)
+    return call_op("getitem", x, index=items)
+
+
+def take_by_tensor(x: Any, indices: Any, axis: int | None = None, **kwargs: Any) -> Any:
+    """``np.take(x, t, axis)`` with traced positions ``t`` (argmax's): the same as ``x[..., t, ...]``."""
+    from engine.tensor import call_op
+
+    if kwargs:
+        raise TypeError(f"np.take with traced indices: argument(s) {', '.join(sorted(kwargs))} are not supported")
+    if axis is None:
+        return subscript(call_op("reshape", x, shape=[-1]), indices)
+    head: tuple[Any, ...] = (slice(None),) * axis if axis >= 0 else (Ellipsis,)
+    tail: tuple[Any, ...] = () if axis >= 0 else (slice(None),) * (-axis - 1)
+    return subscript(x, (*head, indices, *tail))

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from engine.attrs import axes_attr, bool_attr
+from engine.costs import elementwise, input_passes
 from engine.ops.nep18 import dispatched
 from engine.ops.reductions import expand_reduced, nonempty_reduce
-from engine.registry import defop, size_of, unbroadcast
+from engine.registry import defop, unbroadcast
 from engine.shapes import Shape, broadcast, same
 
 __all__ = ["log_softmax", "logsumexp", "sigmoid", "softmax"]
@@ -75,8 +76,15 @@ def _along_shape(x: Shape, *, axis: Axis = -1, **_: Any) -> Shape:
     return same(x)
 
 
-def _input_cost(out: Shape, x: Shape, **_: Any) -> int:
-    return size_of(x)
+def _costs(forward: float, backward: float, temporaries: int) -> dict[str, Any]:
+    """Cost rules in add-equivalent passes over the input (measured by bench.calibrate)."""
+    return {"cost": input_passes(forward), "vjp_cost": input_passes(backward), "temporaries": temporaries}
+
+
+# sigmoid's stable form takes abs, negate, exp, two divides and a where (~3 adds); logaddexp is ~19 adds and
+# each of its VJPs an exp and a where; the normalisations shift by the max, exponentiate and sum.
+_COSTS = {"sigmoid": (9, 3, 2), "logaddexp": (19, 16, 3), "softmax": (4, 4, 3), "log_softmax": (4, 4, 3),
+          "logsumexp": (3, 4, 3)}
 
 
 _ALONG = axes_attr("axis", -1, doc="axis or axes normalised over; null: all")
@@ -86,18 +94,21 @@ softmax = dispatched(_softmax)
 log_softmax = dispatched(_log_softmax)
 logsumexp = dispatched(_logsumexp)
 
-defop("sigmoid", _sigmoid, (lambda g, ans, x: g * ans * (1 - ans),), shape=same, numpy=(sigmoid,),
+defop("sigmoid", _sigmoid, (lambda g, ans, x: g * ans * (1 - ans),), shape=same,
+      numpy=(sigmoid, "scipy.special.expit"), aliases=("expit",),
+      **_costs(*_COSTS["sigmoid"]),
       doc="1 / (1 + exp(-x)) (scipy.special.expit), computed via exp(-|x|); smooth everywhere")
 defop("logaddexp", np.logaddexp,
       (lambda g, ans, x, y: unbroadcast(g * _exp_minus(x, ans), x),
        lambda g, ans, x, y: unbroadcast(g * _exp_minus(y, ans), y)),
-      shape=broadcast, numpy=(np.logaddexp,),
+      shape=broadcast, numpy=(np.logaddexp,), cost=elementwise(19), vjp_cost=elementwise(16), temporaries=3,
       doc="log(exp(x) + exp(y)) without overflow; both -inf gives gradient 0")
 defop("softmax", _softmax, (_softmax_vjp,), shape=_along_shape, attrs=(_ALONG,),
-      cost=_input_cost, numpy=(softmax,), doc="exp(x) / sum(exp(x)) over axis, shifted by the max; smooth")
+      **_costs(*_COSTS["softmax"]), numpy=(softmax,), doc="exp(x) / sum(exp(x)) over axis, shifted by the max; smooth")
 defop("log_softmax", _log_softmax, (_log_softmax_vjp,), shape=_along_shape, attrs=(_ALONG,),
-      cost=_input_cost, numpy=(log_softmax,), doc="x - logsumexp(x) over axis, shifted by the max; smooth")
+      **_costs(*_COSTS["log_softmax"]), numpy=(log_softmax,),
+      doc="x - logsumexp(x) over axis, shifted by the max; smooth")
 defop("logsumexp", _logsumexp, (_logsumexp_vjp,), shape=nonempty_reduce,
       attrs=(axes_attr("axis"), bool_attr("keepdims", False, doc="keep reduced axes with size 1")),
-      cost=_input_cost, numpy=(logsumexp,),
+      **_costs(*_COSTS["logsumexp"]), numpy=(logsumexp,),
       doc="log(sum(exp(x))) over axis, shifted by the max; an all -inf slice gives -inf with gradient 0")

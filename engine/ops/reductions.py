@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from engine.attrs import axes_attr, bool_attr, int_attr, optional_axis_attr
+from engine.costs import ELEMENT_FLOPS, input_passes
 from engine.errors import ShapeError
 from engine.ops.nep18 import dispatched
 from engine.registry import defop, shape_of, size_of
@@ -48,7 +49,19 @@ defop("_cast_like", _cast_like,
 
 
 def _input_cost(out: Shape, x: Shape, *rest: Shape, **_: Any) -> int:
-    return size_of(x)
+    return ELEMENT_FLOPS * size_of(x)
+
+
+def _costs(forward: float, backward: float, temporaries: int) -> dict[str, Any]:
+    """Cost rules of a reduction: add-equivalent passes over its input (measured by bench.calibrate)."""
+    return {"cost": input_passes(forward), "vjp_cost": input_passes(backward), "temporaries": temporaries}
+
+
+# (forward passes, VJP passes, full-size VJP temporaries); the VJP passes include accumulating its
+# full-size cotangent into the input's. prod's VJP takes about eight full-size temporaries and a dozen
+# where/multiply passes; max/min compare, cast, multiply and divide at full size (also over a broadcast view).
+_COSTS = {"sum": (0.5, 2, 1), "mean": (0.5, 2, 1), "prod": (1, 40, 10), "max": (0.5, 8, 4), "min": (0.5, 8, 4),
+          "var": (2, 6, 3), "std": (2, 7, 3), "cumsum": (3, 5, 2)}
 
 
 def nonempty_reduce(x: Shape, *, axis: Axis = None, keepdims: bool = False, **_: Any) -> Shape:
@@ -125,25 +138,83 @@ def _cumsum_shape(x: Shape, *, axis: int | None = None, **_: Any) -> Shape:
 _DDOF = int_attr("ddof", 0, doc="delta degrees of freedom: divide by N - ddof")
 
 defop("sum", np.sum, (_sum_vjp,), shape=reduce, attrs=_REDUCE_ATTRS,
-      cost=_input_cost, numpy=(np.sum,), methods=("sum",),
+      **_costs(*_COSTS["sum"]), numpy=(np.sum,), methods=("sum",),
       doc="sum over axis; smooth everywhere")
 defop("mean", np.mean, (_mean_vjp,), shape=reduce, attrs=_REDUCE_ATTRS,
-      cost=_input_cost, numpy=(np.mean,), methods=("mean",),
+      **_costs(*_COSTS["mean"]), numpy=(np.mean,), methods=("mean",),
       doc="mean over axis; smooth everywhere")
 defop("prod", np.prod, (_prod_vjp,), shape=reduce, attrs=_REDUCE_ATTRS,
-      cost=_input_cost, numpy=(np.prod,), methods=("prod",),
+      **_costs(*_COSTS["prod"]), numpy=(np.prod,), methods=("prod",),
       doc="product over axis; gradient is the product of the other elements, exact with zeros")
-defop("max", np.max, (_extremum_vjp,), shape=nonempty_reduce, attrs=_REDUCE_ATTRS, cost=_input_cost,
+defop("max", np.max, (_extremum_vjp,), shape=nonempty_reduce, attrs=_REDUCE_ATTRS, **_costs(*_COSTS["max"]),
       numpy=(np.max, np.amax), methods=("max",),
       doc="max over axis; tied maxima share the gradient equally (TensorFlow)")
-defop("min", np.min, (_extremum_vjp,), shape=nonempty_reduce, attrs=_REDUCE_ATTRS, cost=_input_cost,
+defop("min", np.min, (_extremum_vjp,), shape=nonempty_reduce, attrs=_REDUCE_ATTRS, **_costs(*_COSTS["min"]),
       numpy=(np.min, np.amin), methods=("min",),
       doc="min over axis; tied minima share the gradient equally (TensorFlow)")
-defop("var", np.var, (_var_vjp,), shape=reduce, attrs=(*_REDUCE_ATTRS, _DDOF), cost=_input_cost,
+defop("var", np.var, (_var_vjp,), shape=reduce, attrs=(*_REDUCE_ATTRS, _DDOF), **_costs(*_COSTS["var"]),
       numpy=(np.var,), methods=("var",), doc="variance over axis (divisor N - ddof); smooth everywhere")
-defop("std", np.std, (_std_vjp,), shape=reduce, attrs=(*_REDUCE_ATTRS, _DDOF), cost=_input_cost,
+defop("std", np.std, (_std_vjp,), shape=reduce, attrs=(*_REDUCE_ATTRS, _DDOF), **_costs(*_COSTS["std"]),
       numpy=(np.std,), methods=("std",),
       doc="standard deviation over axis; gradient NaN where the std is 0 (TensorFlow, via sqrt)")
 defop("cumsum", np.cumsum, (_cumsum_vjp,), shape=_cumsum_shape, attrs=(optional_axis_attr("axis"),),
-      cost=_input_cost, numpy=(np.cumsum,), methods=("cumsum",),
+      **_costs(*_COSTS["cumsum"]), numpy=(np.cumsum,), methods=("cumsum",),
       doc="running sum along axis (null: of the flattened array); linear")
+
+
+# --- op set 2: cumprod and the NaN-ignoring reductions -------------------------------------------------------
+
+
+def _revcumsum(v: Any, axis: int) -> Any:
+    return np.flip(np.cumsum(np.flip(v, axis=axis), axis=axis), axis=axis)
+
+
+def _cumprod_vjp(g: Any, ans: Any, x: Any, axis: int | None = None) -> Any:
+    # d out_j / d x_i = prod_{k <= j, k != i} x_k (i <= j). Per slice, with z1, z2 its first two zeros:
+    #   not a zero:  revcumsum(g * ans) / x_i (0 after z1: ans is 0 there)
+    #   at z1:       revcumsum(g * cumprod(x with z1 read as 1))
+    #   at z2:       x_z1 * revcumsum(g * cumprod(x with z1, z2 read as 1)) (= 0, written so that its
+    #                derivative in x_z1 is right), later zeros 0
+    # Exact with zeros, no division by zero, and second derivatives exact too (as prod's VJP).
+    if axis is None:
+        return np.reshape(_cumprod_vjp(g, ans, np.reshape(x, (-1,)), 0), shape_of(x))
+    zero = x == 0
+    count = np.cumsum(zero, axis=axis)
+    first, second = zero * (count == 1), zero * (count == 2)
+    before = _revcumsum(g * ans, axis) / np.where(zero, 1, x)
+    at_first = _revcumsum(g * np.cumprod(np.where(first, 1, x), axis=axis), axis)
+    lone = np.sum(np.where(first, x, 0), axis=axis, keepdims=True)
+    at_second = lone * _revcumsum(g * np.cumprod(np.where(zero * (count <= 2), 1, x), axis=axis), axis)
+    return np.where(first, at_first, np.where(second, at_second, np.where(zero, 0, before)))
+
+
+def _nansum_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    return np.where(x != x, 0, np.broadcast_to(expand_reduced(g, x, axis, keepdims), shape_of(x)))
+
+
+def _nanmean_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    count = np.maximum(cast_like(np.sum(x == x, axis=axis, keepdims=True), x), 1)  # all-NaN slice: no 0/0
+    return np.where(x != x, 0, expand_reduced(g, x, axis, keepdims) / count)
+
+
+def _nan_extremum_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    # max/min's TensorFlow rule over the non-NaN elements (NaN never equals the extremum)
+    g = expand_reduced(g, x, axis, keepdims)
+    hit = cast_like(x == expand_reduced(ans, x, axis, keepdims), g)
+    return g * hit / np.maximum(np.sum(hit, axis=axis, keepdims=True), 1)
+
+
+_NAN = "; NaN elements are skipped and get gradient 0 (an all-NaN slice gets none)"
+
+defop("cumprod", np.cumprod, (_cumprod_vjp,), shape=_cumsum_shape, attrs=(optional_axis_attr("axis"),),
+      cost=_input_cost, numpy=(np.cumprod,), methods=("cumprod",), opset=2,
+      doc="running product along axis (null: of the flattened array); gradient exact with zeros: at a slice's "
+          "first zero the product of the others, after it 0")
+defop("nansum", np.nansum, (_nansum_vjp,), shape=reduce, attrs=_REDUCE_ATTRS, cost=_input_cost,
+      numpy=(np.nansum,), opset=2, doc="sum over axis treating NaN as 0" + _NAN)
+defop("nanmean", np.nanmean, (_nanmean_vjp,), shape=reduce, attrs=_REDUCE_ATTRS, cost=_input_cost,
+      numpy=(np.nanmean,), opset=2, doc="mean over axis of the non-NaN elements" + _NAN)
+defop("nanmax", np.nanmax, (_nan_extremum_vjp,), shape=nonempty_reduce, attrs=_REDUCE_ATTRS, cost=_input_cost,
+      numpy=(np.nanmax,), opset=2, doc="max over axis ignoring NaN; tied maxima share the gradient equally" + _NAN)
+defop("nanmin", np.nanmin, (_nan_extremum_vjp,), shape=nonempty_reduce, attrs=_REDUCE_ATTRS, cost=_input_cost,
+      numpy=(np.nanmin,), opset=2, doc="min over axis ignoring NaN; tied minima share the gradient equally" + _NAN)

@@ -15,6 +15,7 @@ import numpy as np
 
 from engine import shapes
 from engine.attrs import axes_attr, axis_attr, nonempty_axes_attr, optional_axis_attr, shape_attr
+from engine.costs import ELEMENT_FLOPS, PYTHON_STEP_FLOPS, output_passes, view
 from engine.errors import ShapeError
 from engine.registry import VJP, defop, shape_of, size_of, unbroadcast
 from engine.shapes import Shape, normalize_axes, normalize_axis
@@ -56,12 +57,16 @@ def _concatenate_vjp(i: int) -> VJP:
 # VJP sums the sizes before its input: a variadic node costs about n**2 Python-level steps in the
 # backward pass, however small its tensors. Counting them bounds fan-in through the FLOP limit (a
 # 30,000-input concatenate of scalars would otherwise take minutes). One step (100-200 ns) is worth
-# about 1000 FLOPs of the BLAS kernels the FLOP limit mostly meters.
-PYTHON_STEP_FLOPS = 1000
-
-
+# about 1000 FLOPs of the BLAS kernels the FLOP limit mostly meters (engine.costs.PYTHON_STEP_FLOPS).
 def _variadic_cost(out: Shape, *xs: Shape, **_: Any) -> int:
-    return size_of(out) + PYTHON_STEP_FLOPS * len(xs) ** 2
+    return ELEMENT_FLOPS * size_of(out)
+
+
+def _variadic_vjp_cost(out: Shape, *xs: Shape, **_: Any) -> int:
+    return PYTHON_STEP_FLOPS * len(xs) ** 2 + 2 * ELEMENT_FLOPS * size_of(out)
+
+
+_VIEW: dict[str, Any] = {"cost": view, "vjp_cost": view, "temporaries": 0}  # a view costs a call, not a pass
 
 
 def _stack_shape(*xs: Shape, axis: int = 0) -> Shape:
@@ -86,25 +91,26 @@ def _flip_shape(x: Shape, *, axis: Any = None) -> Shape:
 
 defop("reshape", np.reshape, (_back_to_input,), shape=shapes.reshape,
       attrs=(shape_attr("shape", allow_minus_one=True, doc="the new shape; one size may be -1"),),
-      numpy=(np.reshape,), methods=("reshape",), pack_args=True,
+      **_VIEW, numpy=(np.reshape,), methods=("reshape",), pack_args=True,
       doc="same data in a new shape (one size may be -1); linear")
 defop("expand_dims", np.expand_dims, (_back_to_input,), shape=shapes.expand_dims,
       attrs=(nonempty_axes_attr("axis", doc="where the new size-1 axes go (counted in the output)"),),
-      numpy=(np.expand_dims,), doc="insert size-1 axes; linear")
+      **_VIEW, numpy=(np.expand_dims,), doc="insert size-1 axes; linear")
 defop("squeeze", np.squeeze, (_back_to_input,), shape=shapes.squeeze,
       attrs=(axes_attr("axis", doc="size-1 axes to drop; null drops all"),),
-      numpy=(np.squeeze,), methods=("squeeze",), doc="drop size-1 axes; linear")
+      **_VIEW, numpy=(np.squeeze,), methods=("squeeze",), doc="drop size-1 axes; linear")
 defop("broadcast_to", np.broadcast_to, (lambda g, ans, x, shape: unbroadcast(g, x),), shape=shapes.broadcast_to,
-      attrs=(shape_attr("shape"),), numpy=(np.broadcast_to,),
+      attrs=(shape_attr("shape"),), numpy=(np.broadcast_to,), cost=view, vjp_cost=output_passes(1), temporaries=0,
       doc="repeat x along size-1 and new leading axes; gradient sums them back")
 defop("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis), shape=_concatenate_shape,
       attrs=(optional_axis_attr("axis", 0, doc="the axis to join along; null flattens every input first"),),
-      arity=(1, None), variadic_vjp=_concatenate_vjp, cost=_variadic_cost, numpy=(np.concatenate,),
+      arity=(1, None), variadic_vjp=_concatenate_vjp, cost=_variadic_cost, vjp_cost=_variadic_vjp_cost,
+      numpy=(np.concatenate,),
       doc="join arrays along an existing axis; gradient is the matching slice")
 defop("stack", lambda *xs, axis=0: np.stack(xs, axis=axis), shape=_stack_shape,
       attrs=(axis_attr("axis", 0, doc="position of the new axis in the output"),),
-      arity=(1, None), variadic_vjp=_stack_vjp, cost=_variadic_cost, numpy=(np.stack,),
+      arity=(1, None), variadic_vjp=_stack_vjp, cost=_variadic_cost, vjp_cost=_variadic_vjp_cost, numpy=(np.stack,),
       doc="join equal-shaped arrays along a new axis; gradient is the matching slice")
 defop("flip", np.flip, (lambda g, ans, x, axis=None: np.flip(g, axis=axis),), shape=_flip_shape,
-      attrs=(axes_attr("axis", doc="axes to reverse; null reverses all"),), numpy=(np.flip,),
+      attrs=(axes_attr("axis", doc="axes to reverse; null reverses all"),), numpy=(np.flip,), **_VIEW,
       doc="reverse the order of elements along axes; linear")

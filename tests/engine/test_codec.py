@@ -165,6 +165,36 @@ def test_element_limit_applies_to_lists() -> None:
     assert "more than 99 elements" in info.value.message
 
 
+HUGE = 4611686018427387904
+
+
+@pytest.mark.parametrize("shape", [[HUGE, HUGE, 0], [0, 2**40], [2**24 + 1, 0]])
+def test_every_dimension_of_a_binary_tensor_is_bounded(shape: list[int]) -> None:
+    """Zero elements, but NumPy cannot describe the shape: a 500 before issue 10."""
+    with pytest.raises(TooLargeError) as info:
+        decode_tensor({"dtype": "float64", "shape": shape, "data": ""}, "/args/0")
+    assert info.value.pointer == "/args/0/shape" and "dimension of size" in info.value.message
+    with pytest.raises(TooLargeError):
+        decode_constant({"dtype": "float32", "shape": shape, "data": ""}, "/nodes/0/args/1")
+
+
+def test_zero_size_binary_tensors_within_the_bounds_still_decode() -> None:
+    x = decode_tensor({"dtype": "float64", "shape": [2**24, 0], "data": ""}, max_elements=0)
+    assert x.shape == (2**24, 0)
+
+
+def test_empty_nested_lists_are_bounded_by_their_number_of_arrays() -> None:
+    """[[], [], ...] has no elements: 20 million of them (60 MB) took 18 s and 2.2 GB."""
+    limits = Limits(max_json_lists=1000)
+    assert decode_tensor([[]] * 999, limits=limits).shape == (999, 0)
+    for obj in ([[]] * 1000, [[[]] * 10] * 100, [[[1.0]] * 10] * 100):
+        with pytest.raises(TooLargeError) as info:
+            decode_tensor(obj, "/args/0", limits=limits)
+        assert info.value.pointer == "/args/0" and "JSON arrays, more than 1000" in info.value.message
+    with pytest.raises(TooLargeError):
+        decode_tensor([[]] * (2**20), "/args/0")  # the default bound: 2**20 arrays
+
+
 def test_lists_nested_deeper_than_numpy_allows_are_rejected() -> None:
     obj: Any = [1.0]
     for _ in range(40):

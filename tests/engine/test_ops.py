@@ -194,7 +194,8 @@ def test_float32_stays_float32(c: Case) -> None:
     op, kw = _bind(c)
     xs = [_f32(x) for x in c.args]
     ans = op.forward(*xs, **kw)
-    want = np.float32  # comparisons too: they return 1.0/0.0 in the inputs' float dtype
+    # comparisons too: they return 1.0/0.0 in the inputs' float dtype; astype goes where it is told
+    want = np.dtype(kw["dtype"]) if "dtype" in kw else np.float32
     assert np.asarray(ans).dtype == want
     g = np.ones(np.shape(ans), np.float32)
     for i in range(len(xs)):
@@ -235,7 +236,8 @@ class Traced:
         assert func in ROUTED, f"{func.__name__} is not a registered op"
         extra = set(kwargs) - set(ROUTED[func].attr_index)
         assert not extra, f"{func.__name__} called with keyword(s) {extra} that op {ROUTED[func].name} lacks"
-        return Traced(func(*_raw(args), **kwargs))
+        out = func(*_raw(args), **kwargs)  # a function with several results gives a tuple, as NumPy
+        return tuple(Traced(o) for o in out) if isinstance(out, tuple) else Traced(out)
 
     def __bool__(self) -> bool:
         raise AssertionError("Python control flow on an array value inside a VJP")
@@ -310,9 +312,16 @@ def test_every_op_has_doc_rules_and_a_test_case() -> None:
         assert op.numpy or name == "getitem", f"op {name} lists no function a Tensor can route to it"
 
 
-def test_no_function_is_claimed_by_two_ops() -> None:
-    claimed = [f for op in OPS.values() for f in op.numpy]
-    assert len(claimed) == len(set(claimed))
+def test_a_function_claimed_by_two_ops_is_told_apart_by_its_inputs() -> None:
+    # np.clip(x, 0, 1) is clip (bounds as attributes); np.clip(x, lo, hi) with arrays is clip_by_value.
+    owners: dict[Any, list[Any]] = {}
+    for op in OPS.values():
+        for f in op.numpy:
+            owners.setdefault(f, []).append(op)
+    shared = {f: ops for f, ops in owners.items() if len(ops) > 1}
+    for f, ops in shared.items():
+        assert len({op.arity for op in ops}) == len(ops), f"{f} is claimed by ops of the same arity"
+    assert {tuple(op.name for op in ops) for ops in shared.values()} <= {("clip", "clip_by_value")}
 
 
 @pytest.mark.parametrize("alias,name", [("sub", "subtract"), ("mul", "multiply"), ("div", "divide"),
@@ -340,7 +349,7 @@ BAD_SHAPES = [
     ("trace", [(3,)], {}), ("trace", [(3, 3)], {"axis1": 1, "axis2": -1}),
     ("linalg.inv", [(2, 3)], {}), ("linalg.det", [(3,)], {}), ("linalg.solve", [(3, 3), (4,)], {}),
     ("linalg.solve", [(3, 3), (4, 2)], {}), ("linalg.solve", [(2, 3), (2,)], {}),
-    ("linalg.norm", [(2, 3)], {"ord": 2}), ("linalg.norm", [(3,)], {"ord": "fro"}),
+    ("linalg.norm", [(3,)], {"ord": "fro"}),
     ("linalg.norm", [(2, 3, 4)], {"axis": [0, 1, 2]}), ("linalg.norm", [()], {"ord": 2}),
     ("concatenate", [(2, 3), (2, 4)], {}), ("concatenate", [(), ()], {}), ("concatenate", [(2, 3), (3,)], {}),
     ("stack", [(2, 3), (3, 2)], {}), ("stack", [(2,)], {"axis": 2}),
@@ -362,12 +371,12 @@ def test_shape_mismatch_raises_shape_error(name: str, shapes: list[tuple[int, ..
 
 
 BAD_ATTRS = [
-    ("linalg.norm", {"ord": 1}), ("linalg.norm", {"ord": "nuc"}), ("linalg.norm", {"ord": True}),
+    ("linalg.norm", {"ord": True}),
     ("einsum", {"subscripts": "ij->k-"}), ("einsum", {"subscripts": "i1"}), ("einsum", {"subscripts": "....i"}),
     ("einsum", {"subscripts": "ij->i->j"}), ("einsum", {"subscripts": "i" * 300}), ("einsum", {"subscripts": 3}),
     ("einsum", {}), ("getitem", {"index": ["...", "..."]}), ("getitem", {"index": [{"step": 0}]}),
     ("getitem", {"index": [{"begin": 1}]}), ("getitem", {"index": [1.5]}), ("getitem", {"index": [True]}),
-    ("getitem", {"index": [[0, 1]]}), ("take", {"indices": [[1], [1, 2]]}), ("take", {"indices": True}),
+    ("take", {"indices": [[1], [1, 2]]}), ("take", {"indices": True}),
     ("take", {"indices": [0.5]}), ("reshape", {"shape": [-1, -1]}), ("reshape", {"shape": [-2]}),
     ("sum", {"axis": "0"}), ("sum", {"keepdims": 1}), ("var", {"ddof": 0.5}), ("clip", {"a_min": "x"}),
     ("transpose", {"axes": 3}), ("cumsum", {"axis": [0]}), ("expand_dims", {"axis": None}),

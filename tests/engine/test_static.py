@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from engine.costs import ELEMENT_FLOPS
 from engine.errors import ArgumentError, ShapeError, TooExpensiveError, TooLargeError
 from engine.graph import load_function, parse_graph
 from engine.limits import Limits
@@ -27,7 +28,11 @@ def test_seed_shapes_and_costs() -> None:
     assert info.output_shapes == ((3,),)
     assert len(info.shapes) == SEED.n_slots and info.shapes[:2] == ((3,), ())
     assert info.total_elements == 3 + 3 + 1 + 3 + 3 and info.max_elements == 3
-    assert info.flops == info.total_elements  # elementwise ops cost one FLOP per output element
+    # Issue 10 changed these numbers: elementwise ops cost ELEMENT_FLOPS per output element and pass (add is one
+    # pass, power three), and the backward pass is priced too (power's VJPs 15 passes, multiply's and subtract's
+    # VJP_FACTOR times their forward). Nodes: x**3 [3], t*y [3], y**2 [], x*t [3], subtract [3].
+    assert info.forward_flops == ELEMENT_FLOPS * (3 * 3 + 3 + 3 * 1 + 3 + 3)
+    assert info.flops == info.forward_flops + ELEMENT_FLOPS * (15 * 3 + 2 * 3 + 15 * 1 + 2 * 3 + 2 * 3)
 
 
 def test_constants_have_their_own_shapes() -> None:
