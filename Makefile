@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test lint typecheck pytest bench openapi fuzz soak docker-smoke fresh-check clean
+.PHONY: serve test lint typecheck pytest bench calibrate openapi fuzz soak docker-smoke fresh-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+calibrate: $(STAMP)
+	$(BIN)/python -m bench.calibrate
 
 fuzz: $(STAMP)
 	VALGRAD_FUZZ_EXAMPLES=300 $(BIN)/pytest tests/app/test_schema_fuzz.py

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import AttrError
+from engine.ops.keywords import KEYWORDS, REDUCTIONS, reduce_with_keywords
 from engine.registry import OPS, Op
 
 __all__ = ["call_function", "call_method", "ufunc_op"]
@@ -133,6 +134,8 @@ def call_function(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
     ops = _FUNCS.get(func)
     if ops is None:
         raise _unsupported(_name(func))
+    if not KEYWORDS.isdisjoint(kwargs) and ops[0].name in REDUCTIONS:  # np.sum(x, where=mask)
+        return reduce_with_keywords(ops[0].name, *args, **kwargs)
     if func is np.take and _traced(args[1:2] or [kwargs.get("indices")]):
         from engine.ops.indexing import take_by_tensor  # positions known at run time (argmax): gather
 
@@ -169,6 +172,8 @@ def call_method(op: Op, name: str, x: Any, args: Sequence[Any], kwargs: Mapping[
     """``x.name(*args, **kwargs)`` for an ndarray method the registry lists (``defop(..., methods=...)``)."""
     from engine.tensor import call_op
 
+    if not KEYWORDS.isdisjoint(kwargs) and op.name in REDUCTIONS:  # x.sum(where=mask)
+        return reduce_with_keywords(op.name, x, *args, **kwargs)
     if op.pack_args and len(args) > 1:  # x.reshape(2, 3) == x.reshape((2, 3))
         args = (list(args),)
     inputs, attrs = _split(op, f"ndarray.{name}", (x, *args), kwargs)

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.api import Array
 from engine.codec import decode_tensor, encode_tensor
+from engine.limits import Limits
 from engine.errors import ArgumentError, CotangentError, EngineError
 from engine.params import resolve_params
 from engine.trace import positional_names, trace
@@ -214,5 +215,9 @@ def _encode_cotangent(d: Any, pointer: str) -> Any:
     return encode_tensor(x, "base64")
 
 
+_UNBOUNDED = Limits(max_json_lists=sys.maxsize)
+
+
 def _decode(obj: Any, pointer: str) -> Any:
-    return decode_tensor(obj, pointer, max_elements=sys.maxsize).view(Array)
+    # A response is the server's, already bounded by it: no request-side limit applies here.
+    return decode_tensor(obj, pointer, limits=_UNBOUNDED, max_elements=sys.maxsize).view(Array)

@@ -25,7 +25,7 @@ def zeros_like_g(g: Any) -> Any:
 # have no SIMD loop here (~9 adds); a VJP is its derivative's ufuncs plus the multiply by g.
 _PASSES = {"exp": (1, 1), "expm1": (1.5, 2), "log": (1, 1), "log1p": (1.5, 2), "sqrt": (1, 2), "square": (1, 2),
            "reciprocal": (1, 3), "absolute": (1, 2), "sign": (1, 1), "sin": (9, 10), "cos": (8, 11), "tan": (2, 3),
-           "arcsin": (1.5, 4), "arccos": (1.5, 5), "arctan": (1.5, 3), "sinh": (1.5, 2.5), "cosh": (1.5, 2.5),
+           "arcsin": (1.5, 4), "arccos": (6, 5), "arctan": (1.5, 3), "sinh": (1.5, 2.5), "cosh": (1.5, 2.5),
            "tanh": (2, 3)}
 
 
