@@ -131,8 +131,22 @@ def _index_item(node: ast.expr) -> Any:
                     raise _UnplacedError(ExpressionError, "slice bounds must be integer literals", part)
                 out[key] = bound
         return out
-    raise _UnplacedError(ExpressionError, "indices must be integer literals, slices, None or ...; "
-                                 "index with a tensor through take(x, indices=[...], axis=...)", node)
+    if isinstance(node, ast.List | ast.Tuple):  # an integer array: x[[0, 2, 2]], NumPy's advanced indexing
+        items = _literal(node)
+        if _all_ints(items):
+            return items
+    if isinstance(node, ast.Compare):
+        raise _UnplacedError(ExpressionError, "indexing by a mask (x[x > 0]) has a shape that depends on the "
+                             "values, so a function cannot hold it: write where(x > 0, x, 0) instead", node)
+    raise _UnplacedError(ExpressionError, "indices must be integer literals, lists of them, slices, None or ...; "
+                                 "for positions computed by argmax/argsort use x[argmax(x)] only in Python, or "
+                                 "take_along_axis(x, indices, axis=...)", node)
+
+
+def _all_ints(v: Any) -> bool:
+    if isinstance(v, list):
+        return all(_all_ints(i) for i in v)
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _op_name(func: ast.expr) -> str:

@@ -21,8 +21,8 @@ import numpy as np
 
 from engine.api import Array
 from engine.codec import decode_tensor, encode_tensor
-from engine.limits import Limits
 from engine.errors import ArgumentError, CotangentError, EngineError
+from engine.limits import Limits
 from engine.params import resolve_params
 from engine.trace import positional_names, trace
 from engine.tree import flatten
