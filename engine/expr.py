@@ -272,6 +272,8 @@ class _Translator:
                 raise _reject(node, f"a call of {callee.name}, which has several results, without picking one "
                                     f"(write {callee.name}(...)[0])")
             return self.operands(callee, node)
+        if isinstance(node, ast.Attribute) and node.attr == "T":  # M.T, as in NumPy
+            return [node.value]
         if isinstance(node, ast.Subscript):
             call = node.value
             if isinstance(call, ast.Call) and _multi_result(self.op(_op_name(call.func), call.func)):
@@ -332,6 +334,8 @@ class _Translator:
         if isinstance(node, ast.Call):
             op = self.op(_op_name(node.func), node.func)
             return self.emit(op.name, args, self.call_attrs(op, node), node)
+        if isinstance(node, ast.Attribute):
+            return self.emit("transpose", args, None, node)
         assert isinstance(node, ast.Subscript)
         if isinstance(node.value, ast.Call) and _multi_result(self.op(_op_name(node.value.func), node.value.func)):
             return self.result(node, node.value, args)

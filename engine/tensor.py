@@ -285,6 +285,14 @@ class Tensor:
     def T(self) -> Any:  # noqa: N802 - NumPy's name
         return call_op("transpose", self)
 
+    @property
+    def real(self) -> Any:
+        return self  # values are real: op set 2 has no complex numbers
+
+    @property
+    def imag(self) -> Any:
+        return np.zeros_like(self)
+
     # -- methods, as on ndarray: most are derived from the registry (``defop(..., methods=...)``) below
     def flatten(self) -> Any:
         return call_op("reshape", self, shape=[-1])

@@ -286,3 +286,10 @@ def test_load_function_reports_generated_node_errors_at_the_expression() -> None
 
 def test_operators_of_op_set_2_come_from_the_registry() -> None:
     assert [n["op"] for n in text("x // y + x % y")["nodes"]] == ["floor_divide", "remainder", "add"]
+
+
+def test_dot_t_is_a_transpose() -> None:
+    nodes = text("sum(x.T @ y)")["nodes"]
+    assert [n["op"] for n in nodes] == ["transpose", "matmul", "sum"]
+    with pytest.raises(ExpressionError, match="attribute access"):
+        text("x.shape")
