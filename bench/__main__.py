@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = {"engine": "bench.engine_bench", "http": "bench.http_bench", "sdk": "bench.sdk_bench"}
+SECTIONS = {"engine": "bench.engine_bench", "derivatives": "bench.derivatives",
+            "http": "bench.http_bench", "sdk": "bench.sdk_bench"}
 
 
 def main(argv: list[str]) -> int:

@@ -12,6 +12,21 @@ submodule of the same name, which import would otherwise bind here.
 
 from engine.api import Array, gradients_function, value_and_gradients, value_and_gradients_function
 from engine.check import check_grads
+from engine.checking import abstract_eval, check_gradients, prepare_batch
+from engine.derivatives import (
+    hessian,
+    hessian_function,
+    hvp,
+    hvp_function,
+    prepare_hessian,
+    prepare_hvp,
+    prepare_jacobian,
+    prepare_jvp,
+    value_and_jacobian,
+    value_and_jacobian_function,
+    value_and_jvp,
+    value_and_jvp_function,
+)
 from engine.errors import (
     ArgumentError,
     ArityError,
@@ -56,7 +71,22 @@ __all__ = [
     "TooLargeError",
     "TracingError",
     "UnknownOpError",
+    "abstract_eval",
+    "check_gradients",
     "check_grads",
+    "hessian",
+    "hessian_function",
+    "hvp",
+    "hvp_function",
+    "prepare_batch",
+    "prepare_hessian",
+    "prepare_hvp",
+    "prepare_jacobian",
+    "prepare_jvp",
+    "value_and_jacobian",
+    "value_and_jacobian_function",
+    "value_and_jvp",
+    "value_and_jvp_function",
     "gradients_function",
     "load_function",
     "trace",

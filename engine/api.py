@@ -28,7 +28,8 @@ from engine.tensor import Tensor, concrete, forward_traced, lift
 from engine.tree import flatten
 
 __all__ = [
-    "Array", "Evaluation", "gradients_function", "prepare", "value_and_gradients", "value_and_gradients_function",
+    "Array", "Evaluation", "as_argument", "check_unconnected", "gradients_function", "prepare", "to_array",
+    "value_and_gradients", "value_and_gradients_function",
 ]
 
 Unconnected = Literal["none", "zero"]
@@ -46,7 +47,7 @@ def value_and_gradients_function(
     f: Callable[..., Any], params: Any = None, unconnected_gradients: Unconnected = "none"
 ) -> Callable[..., tuple[Any, list[Any]]]:
     """Return ``g(*args, dy=None) -> (value, [gradients])`` of ``f`` w.r.t. ``params`` (names or indices)."""
-    zeros = _check_unconnected(unconnected_gradients)
+    zeros = check_unconnected(unconnected_gradients)
     names = positional_names(f)
 
     def decorated(*args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
@@ -85,7 +86,7 @@ def prepare(
     Raises the same typed errors; the returned ``Evaluation`` carries the static estimate (``info``), so a
     caller such as the service can decide where to run it before paying for it.
     """
-    zeros = _check_unconnected(unconnected_gradients)
+    zeros = check_unconnected(unconnected_gradients)
     if not isinstance(graph, Graph):
         graph = load_function(graph, limits=limits)
     xs = _bind_args(graph, args)
@@ -117,7 +118,7 @@ class Evaluation:
             values = [env[s] for s in outputs]
             seeds = _seeds(values, outputs, self.dy, graph.output_is_list)
             grads = backward(self.plan, env, seeds, positions)
-        value = [_to_array(v) for v in values] if graph.output_is_list else _to_array(values[0])
+        value = [to_array(v) for v in values] if graph.output_is_list else to_array(values[0])
         return value, [_finish(g, xs[p], self.zeros) for g, p in zip(grads, positions, strict=True)]
 
 
@@ -132,7 +133,7 @@ def _eager(f: Callable[..., Any], args: Sequence[Any], positions: list[int], dy:
     slots: dict[int, int] = {}
     for p in positions:
         if p not in slots:
-            xs[p] = _as_value(args[p], p)
+            xs[p] = as_argument(args[p], p)
             slots[p] = tape.new_slot(xs[p])
             traced[p] = Tensor(tape, slots[p], xs[p])
     out = f(*traced)
@@ -151,13 +152,13 @@ def _eager(f: Callable[..., Any], args: Sequence[Any], positions: list[int], dy:
     params = [slots[p] for p in positions]
     grads = backward(make_plan(tape.nodes, seeds, params), tape.values, seeds, params)
     finished = [_finish(g, xs[p], zeros) for g, p in zip(grads, positions, strict=True)]
-    return rebuild([_to_array(v) for v in values]), finished
+    return rebuild([to_array(v) for v in values]), finished
 
 
 # -- arguments, cotangents, results ----------------------------------------------------
 
 
-def _as_value(a: Any, i: int) -> Any:
+def as_argument(a: Any, i: int) -> Any:
     """An argument as float64 (or float32, which stays float32); a 0-d one as a NumPy scalar, ~10x faster."""
     if isinstance(a, Tensor):
         return a
@@ -183,7 +184,7 @@ def _bind_args(graph: Graph, args: Sequence[Any] | Mapping[str, Any]) -> list[An
         names = graph.input_names
         raise ArgumentError(f"the function takes {n} argument(s) ({', '.join(names)}), got {len(args)}",
                             pointer="/args")
-    return [_as_value(a, i) for i, a in enumerate(args)]
+    return [as_argument(a, i) for i, a in enumerate(args)]
 
 
 def _args_by_name(graph: Graph, args: Mapping[str, Any]) -> list[Any]:
@@ -326,7 +327,7 @@ def _traced_cotangent(d: Any, shape: tuple[int, ...], pointer: str) -> Any:
     return np.broadcast_to(d, shape)  # recorded, so the enclosing gradient sees every element's weight
 
 
-def _to_array(v: Any) -> Any:
+def to_array(v: Any) -> Any:
     return v if isinstance(v, Tensor) else np.asarray(v).view(Array)
 
 
@@ -350,7 +351,7 @@ def _finish(g: Any, x: Any, zeros: bool) -> Any:
     return g.view(Array)
 
 
-def _check_unconnected(value: str) -> bool:
+def check_unconnected(value: str) -> bool:
     if value not in ("none", "zero"):
         raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {value!r}")
     return value == "zero"

@@ -137,7 +137,7 @@ def call_function(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
     if not KEYWORDS.isdisjoint(kwargs) and ops[0].name in REDUCTIONS:  # np.sum(x, where=mask)
         return reduce_with_keywords(ops[0].name, *args, **kwargs)
     if func is np.take and _traced(args[1:2] or [kwargs.get("indices")]):
-        from engine.ops.indexing import take_by_tensor  # positions known at run time (argmax): gather
+        from engine.ops.subscript import take_by_tensor  # positions known at run time (argmax): gather
 
         return take_by_tensor(*args, **kwargs)
     for op in ops[:-1]:  # np.clip(x, 0, 1) is clip; np.clip(x, lo_array, hi_array) is clip_by_value

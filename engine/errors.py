@@ -17,6 +17,7 @@ place, e.g. ``/nodes/3/args/1``. Input errors are also ``ValueError``s, so
     ├── ArgumentError           args do not fit the function's inputs (ValueError)
     ├── ParamsError             params are malformed or name nothing (ValueError)
     ├── CotangentError          dy has the wrong count or shape (ValueError)
+    ├── OutputTypeError         an output to differentiate is integer, boolean or complex (TypeError)
     ├── LimitError              the request exceeds a configured limit
     │   ├── TooLargeError       a tensor or graph is larger than allowed
     │   └── TooExpensiveError   estimated FLOPs or memory are over the limit
@@ -36,6 +37,7 @@ __all__ = [
     "ExpressionError",
     "GraphError",
     "LimitError",
+    "OutputTypeError",
     "ParamsError",
     "ReferenceError_",
     "ShapeError",
@@ -110,6 +112,10 @@ class ParamsError(EngineError, ValueError):
 
 class CotangentError(EngineError, ValueError):
     code = "invalid_dy"
+
+
+class OutputTypeError(EngineError, TypeError):
+    code = "invalid_output"
 
 
 class LimitError(EngineError, ValueError):

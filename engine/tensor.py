@@ -20,7 +20,7 @@ import engine.ops  # noqa: F401 - registers the op set
 from engine.dispatch import call_function, call_method, ufunc_op
 from engine.errors import TracingError
 from engine.ir import Node
-from engine.ops.indexing import subscript
+from engine.ops.subscript import subscript
 from engine.pyops import PYTHON_OPERATORS
 from engine.registry import OPS, Op, lookup, shape_of
 from engine.tape import EMPTY, Tape

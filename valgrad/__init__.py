@@ -13,6 +13,7 @@ service: ``f`` is traced once, registered, and afterwards only arguments travel.
 
 from engine.api import Array, gradients_function, value_and_gradients, value_and_gradients_function
 from engine.check import check_grads
+from engine.derivatives import hessian_function, hvp_function, value_and_jacobian_function, value_and_jvp_function
 from engine.errors import EngineError, TracingError
 from valgrad import nn
 from valgrad._base import Backoff
@@ -60,7 +61,11 @@ __all__ = [
     "ValgradError",
     "check_grads",
     "gradients_function",
+    "hessian_function",
+    "hvp_function",
     "nn",
     "value_and_gradients",
     "value_and_gradients_function",
+    "value_and_jacobian_function",
+    "value_and_jvp_function",
 ]

@@ -34,9 +34,10 @@ from valgrad.errors import (
 )
 from valgrad.remote import FunctionHandle, RemoteFunction, Spec, request_body, spec_of
 
-__all__ = ["DEFAULT_TIMEOUT", "BaseClient", "Flow", "Send", "Sleep", "parse_retry_after"]
+__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_URL", "BaseClient", "Flow", "Send", "Sleep", "parse_retry_after"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+DEFAULT_URL = "http://127.0.0.1:8000"  # what `make serve` and `valgrad serve` bind
 T = TypeVar("T")
 
 
@@ -115,9 +116,10 @@ def _version() -> str:
 
 
 def _resolve_url(base_url: str | None) -> str:
-    url = base_url or os.environ.get("VALGRAD_URL")
+    """``base_url``, else ``$VALGRAD_URL``, else ``DEFAULT_URL`` (where ``make serve`` listens)."""
+    url = (os.environ.get("VALGRAD_URL") or DEFAULT_URL) if base_url is None else base_url
     if not url:
-        raise ValgradError("no service URL: pass base_url or set VALGRAD_URL")
+        raise ValgradError("empty service URL: pass base_url, set VALGRAD_URL, or pass nothing for " + DEFAULT_URL)
     if not url.startswith(("http://", "https://")):
         raise ValgradError(f"the service URL must start with http:// or https://, got {url!r}")
     return url.rstrip("/")

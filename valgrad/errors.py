@@ -5,7 +5,7 @@ their ``code``, ``detail``, ``pointer`` and ``status``. A 422 is also a
 ``ValueError``, so ``except ValueError`` behaves as with TensorFlow and the
 local API.
 
-    ValgradError                    base of everything below; also raised for a missing base URL
+    ValgradError                    base of everything below; also raised for an empty or malformed base URL
     └── APIError                    something went wrong talking to the service
         ├── APIStatusError          the service answered with a 4xx/5xx status (other statuses)
         │   ├── BadRequestError             400: the body is not valid JSON or not an object
@@ -145,6 +145,8 @@ def error_for_response(response: httpx.Response) -> APIStatusError:
     detail = problem.get("detail") or problem.get("title")
     if not isinstance(detail, str):
         detail = response.text.strip()[:200] or response.reason_phrase or "no detail"
+    if status == 413:
+        detail = _too_large(detail)
     pointer = problem.get("pointer")
     return status_error_class(status)(
         status,
@@ -153,3 +155,10 @@ def error_for_response(response: httpx.Response) -> APIStatusError:
         pointer if isinstance(pointer, str) else None,
         problem,
     )
+
+
+def _too_large(detail: str) -> str:
+    """A 413's detail with what an SDK user can do (the service's advice to send base64 is already followed)."""
+    detail = detail.split("; send tensors in base64")[0]
+    return (f"{detail}; the SDK already sends arrays as base64: split the call into smaller ones, or raise the "
+            "service's limits (VALGRAD_MAX_BODY_BYTES, VALGRAD_MAX_TENSOR_ELEMENTS, VALGRAD_MAX_REQUEST_ELEMENTS)")

@@ -179,12 +179,15 @@ def check_unconnected(value: str) -> str:
 
 
 def _encode_arg(a: Any, key: int | str) -> Any:
-    """An argument as the local API takes it: float32/float64 kept, integers and booleans as float64."""
+    """An argument as the local API takes it: float32/float64 kept, float16 as float32, integers and booleans as
+    float64."""
     if isinstance(a, int | float) and math.isfinite(a):
         return float(a)
     x = np.asarray(a)
     if x.dtype.kind == "f" and x.dtype.itemsize in (4, 8):
         return encode_tensor(x, "base64")
+    if x.dtype.kind == "f":  # float16 computes as float32, long double as float64: as the local API does
+        return encode_tensor(x.astype(np.float32 if x.dtype.itemsize < 4 else np.float64), "base64")
     if x.dtype.kind in "biu":
         return encode_tensor(x.astype(np.float64), "base64")
     raise ArgumentError(f"argument {key} must be a real number or array of numbers, got dtype {x.dtype}",

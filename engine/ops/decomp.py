@@ -11,11 +11,13 @@ the gradient of that triangle: the other one does not change the result.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
 
 from engine.attrs import bool_attr, float_attr, int_attr, output_attr, str_attr
+from engine.costs import CostRule
 from engine.errors import AttrError, ShapeError
 from engine.ops.linalg import _square, _zero_like, swap_last
 from engine.registry import defop, shape_of, size_of
@@ -40,6 +42,33 @@ def _cubic(out: Shape, x: Shape, **_: Any) -> int:
     """Cubic in the matrix size, times the batch: m * n * min(m, n) per matrix."""
     m, n = x[-2:] if len(x) >= 2 else (1, 1)
     return size_of(x[:-2]) * m * n * min(m, n)
+
+
+# Cost in units of ``_cubic`` (forward, all VJPs), measured by bench.calibrate at 512x512: LAPACK's
+# factorisations run far below matmul's FLOP rate (svd ~10x, pinv = svd plus products ~25x), and each VJP
+# redoes its factorisation and adds a few matrix products. svd's S alone has the cheaper VJP U diag(g) Vh.
+_CUBIC = {"linalg.cholesky": (1, 5), "linalg.slogdet": (1, 3), "linalg.eigh": (5, 10), "linalg.svd": (10, 25),
+          "linalg.qr": (3, 14), "linalg.pinv": (25, 15)}
+_SVD_S_VJP = 18
+# Full-size (largest operand) arrays a VJP holds at its peak: the factors, their gaps matrix, two products.
+_TEMPORARIES = 6
+
+
+def _times_cubic(k: float) -> CostRule:
+    def cost(out: Shape, x: Shape, **_: Any) -> int:
+        return math.ceil(k * _cubic(out, x))
+
+    return cost
+
+
+def _svd_vjp_cost(out: Shape, x: Shape, *, compute_uv: bool = True, output: int = 0, **_: Any) -> int:
+    return math.ceil((_SVD_S_VJP if not compute_uv or output == 1 else _CUBIC["linalg.svd"][1]) * _cubic(out, x))
+
+
+def _costs(name: str) -> dict[str, Any]:
+    forward, backward = _CUBIC[name]
+    vjp = _svd_vjp_cost if name == "linalg.svd" else _times_cubic(backward)
+    return {"cost": _times_cubic(forward), "vjp_cost": vjp, "temporaries": _TEMPORARIES}
 
 
 def _eye(n: int) -> Any:
@@ -233,27 +262,27 @@ def _power_cost(out: Shape, x: Shape, *, n: int = 1, **_: Any) -> int:
 _OUTPUT = output_attr()
 
 defop("linalg.cholesky", np.linalg.cholesky, (_cholesky_vjp,),
-      shape=lambda x, **_: (_square(x, "linalg.cholesky"), tuple(x))[1], cost=_cubic,
+      shape=lambda x, **_: (_square(x, "linalg.cholesky"), tuple(x))[1], **_costs("linalg.cholesky"),
       numpy=(np.linalg.cholesky,), opset=2,
       doc="lower Cholesky factor (reads the lower triangle; gradient on it); not positive definite is an error")
-defop("linalg.slogdet", _slogdet, (_slogdet_vjp,), shape=_slogdet_shape, attrs=(_OUTPUT,), cost=_cubic,
+defop("linalg.slogdet", _slogdet, (_slogdet_vjp,), shape=_slogdet_shape, attrs=(_OUTPUT,), **_costs("linalg.slogdet"),
       numpy=(np.linalg.slogdet,), opset=2, results=2,
       doc="(sign, log|det|); sign has zero gradient, log|det| has inv(x).T (singular: an error)")
-defop("linalg.eigh", _eigh, (_eigh_vjp,), shape=_eigh_shape, cost=_cubic, numpy=(np.linalg.eigh,), opset=2,
+defop("linalg.eigh", _eigh, (_eigh_vjp,), shape=_eigh_shape, **_costs("linalg.eigh"), numpy=(np.linalg.eigh,), opset=2,
       attrs=(str_attr("UPLO", _check_uplo, "L", doc="'L' or 'U': the triangle read, as NumPy"), _OUTPUT),
       results=2, doc="(w, V) of a symmetric matrix; gradient on the triangle read; eigenvector gradients "
                      "are inf/NaN at repeated eigenvalues (JAX), eigenvalue gradients stay exact")
-defop("linalg.svd", _svd, (_svd_vjp,), shape=_svd_shape, cost=_cubic, numpy=(np.linalg.svd,), opset=2,
+defop("linalg.svd", _svd, (_svd_vjp,), shape=_svd_shape, **_costs("linalg.svd"), numpy=(np.linalg.svd,), opset=2,
       attrs=(bool_attr("full_matrices", True, doc="NumPy's default; U/Vh gradients need it false or a square x"),
              bool_attr("compute_uv", True, doc="false: the only result is S"), _OUTPUT),
       results=lambda *, compute_uv=True, **_: 3 if compute_uv else 1,
       doc="(U, S, Vh); S's gradient U diag(g) Vh; U/Vh gradients inf/NaN at repeated or (non-square) zero S")
-defop("linalg.qr", _qr, (_qr_vjp,), shape=_qr_shape, cost=_cubic, numpy=(np.linalg.qr,), opset=2,
+defop("linalg.qr", _qr, (_qr_vjp,), shape=_qr_shape, **_costs("linalg.qr"), numpy=(np.linalg.qr,), opset=2,
       attrs=(str_attr("mode", _check_mode, "reduced", doc="'reduced' only"), _OUTPUT), results=2,
       doc="(Q, R) reduced; gradient for m >= n (JAX's qr_jvp), singular R is an error")
 defop("linalg.pinv", np.linalg.pinv, (_pinv_vjp,), shape=lambda x, **_: x[:-2] + _matrix(x, "linalg.pinv")[::-1],
       attrs=(float_attr("rcond", None, optional=True, doc="cutoff for small singular values; null: NumPy's"),),
-      cost=_cubic, numpy=(np.linalg.pinv,), opset=2,
+      **_costs("linalg.pinv"), numpy=(np.linalg.pinv,), opset=2,
       doc="Moore-Penrose pseudo-inverse; gradient for a locally constant rank (jumps where the rank changes)")
 defop("linalg.matrix_power", np.linalg.matrix_power, (_power_vjp,),
       shape=lambda x, **_: (_square(x, "linalg.matrix_power"), tuple(x))[1],

@@ -36,7 +36,7 @@ DEG = math.pi / 180.0
 _PASSES = {"remainder": (23, 54), "floor_divide": (27, 0), "logaddexp2": (37, 8), "arctan2": (3, 24),
            "hypot": (23, 6), "fmax": (1, 25), "fmin": (1, 25), "copysign": (1, 8), "heaviside": (2, 0),
            "log2": (1, 4), "arcsinh": (2.5, 10), "arccosh": (2, 2.5), "arctanh": (1.5, 2.5), "sinc": (19, 63),
-           "nan_to_num": (3, 2), "clip_by_value": (2, 31)}
+           "nan_to_num": (3, 2), "clip_by_value": (2, 50)}
 
 
 def _costs(name: str) -> dict[str, Any]:

@@ -5,7 +5,8 @@ an index array may repeat an element). Scatter is not in the op set, so it is
 internal ops (``_getitem_grad``, ``_gather_grad``, ``_take_grad``) whose own
 VJPs are getitem, gather and take again: the backward pass stays differentiable.
 Shape rules follow NumPy's indexing rules arithmetically (``index_shape``), so
-they never allocate in proportion to the indexed array.
+they never allocate in proportion to the indexed array. Python's ``x[index]`` on a
+traced ``x`` is translated into these ops in ``engine.ops.subscript``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from engine.attrs import MAX_INDEX_ARGS, IndexArg, index_attr, indices_attr, optional_axis_attr, shape_attr
+from engine.costs import ELEMENT_FLOPS, elementwise
 from engine.errors import ArgumentError, ShapeError
 from engine.ops.nep18 import dispatched
 from engine.registry import defop, shape_of, size_of
 from engine.shapes import Shape, broadcast, normalize_axis
 
-__all__ = ["POSITION_OPS", "fill_index", "gather", "gather_grad", "getitem_grad", "index_shape",
-           "index_to_json", "positions", "show_index", "subscript", "take_by_tensor", "take_grad"]
+__all__ = ["SCATTER_PASSES", "fill_index", "gather", "gather_grad", "getitem_grad", "index_shape", "positions",
+           "show_index", "take_grad"]
 
 Index = tuple[Any, ...]
 
@@ -227,124 +229,55 @@ def _take_grad_shape(g: Shape, *, indices: Any, axis: int | None, shape: Shape) 
 take_grad = dispatched(_take_grad)
 gather = dispatched(_gather)
 
+# Add-equivalent passes per element of g (bench.calibrate's sizes): np.add.at, the scatter of an index array,
+# ~15 (~4 for one flat index); a basic index assigns g in one pass. Zeros of the indexed shape are one more pass.
+SCATTER_PASSES = 15
+
+
+def _scatter_passes(index: Index | None) -> int:
+    basic = index is not None and not any(isinstance(i, np.ndarray | IndexArg) for i in index)
+    return 1 if basic else SCATTER_PASSES
+
+
+def _grad_cost(out: Shape, g: Shape, *rest: Shape, index: Index | None = None, **_: Any) -> int:
+    """An internal scatter op: zeros of its output's shape, then g added at the index."""
+    return ELEMENT_FLOPS * (size_of(out) + _scatter_passes(index) * size_of(g))
+
+
+def _vjp_cost(out: Shape, x: Shape, *rest: Shape, index: Index | None = None, **_: Any) -> int:
+    """The VJP of getitem, gather and take: zeros of x's shape, then g scattered into them."""
+    return ELEMENT_FLOPS * (size_of(x) + _scatter_passes(index) * size_of(out))
+
+
 _SHAPE = shape_attr("shape", doc="shape of the array that was indexed")
 _RUNTIME = (2, 1 + MAX_INDEX_ARGS)
 
 defop("getitem", _getitem,
       (lambda g, ans, x, index: getitem_grad(g, index=index, shape=shape_of(x)),),
-      shape=_getitem_shape, attrs=(index_attr(),),
+      shape=_getitem_shape, attrs=(index_attr(),), vjp_cost=_vjp_cost,
       doc="x[index] (NumPy indexing; integer-array items gather); the gradient is scattered back and adds up "
           "where an index array repeats an element, zero elsewhere")
 defop("gather", _gather, (_gather_vjp,), arity=_RUNTIME, opset=2,
-      shape=_gather_shape, attrs=(index_attr(dynamic=True),), numpy=(gather,),
+      shape=_gather_shape, attrs=(index_attr(dynamic=True),), numpy=(gather,), vjp_cost=_vjp_cost,
       doc='x[index] where each {"arg": k} item is argument k, integer positions known at run time (argmax); '
           "no gradient to the positions, repeated ones add up")
 defop("take", np.take,
       (lambda g, ans, x, indices, axis=None: take_grad(g, indices=indices, axis=axis, shape=shape_of(x)),),
       shape=_take_shape, attrs=(indices_attr(), optional_axis_attr("axis")), numpy=(np.take,),
+      cost=elementwise(2), vjp_cost=_vjp_cost,
       doc="elements at integer indices along axis (null: flattened); repeated indices add their gradients")
 defop("_getitem_grad", _getitem_grad,
       (lambda g, ans, gx, index, shape: g[index],),
       shape=_getitem_grad_shape, attrs=(index_attr(), _SHAPE), numpy=(getitem_grad,),
-      cost=lambda out, g, **_: size_of(out), doc="internal: zeros of shape with g added at index (getitem's VJP)")
+      cost=_grad_cost, vjp_cost=elementwise(1), temporaries=1,
+      doc="internal: zeros of shape with g added at index (getitem's VJP)")
 defop("_gather_grad", _gather_grad,
       (lambda g, ans, gx, *indices, index, shape: gather(g, *indices, index=index),), arity=_RUNTIME, opset=2,
       shape=_gather_grad_shape, attrs=(index_attr(dynamic=True), _SHAPE), numpy=(gather_grad,),
-      cost=lambda out, g, *_, **__: size_of(out), doc="internal: zeros of shape with g added at index (gather's VJP)")
+      cost=_grad_cost, vjp_cost=lambda out, g, *_, **__: ELEMENT_FLOPS * size_of(g), temporaries=1,
+      doc="internal: zeros of shape with g added at index (gather's VJP)")
 defop("_take_grad", _take_grad,
       (lambda g, ans, gx, indices, axis, shape: np.take(g, indices, axis=axis),),
       shape=_take_grad_shape, attrs=(indices_attr(), optional_axis_attr("axis"), _SHAPE), numpy=(take_grad,),
-      cost=lambda out, g, **_: size_of(out), doc="internal: zeros of shape with g added at indices (take's VJP)")
-
-
-# --- Python's x[index] on a traced x ---------------------------------------------------------------------------
-
-# Ops whose results are integer positions (as floats); a traced index must come straight from one of them.
-POSITION_OPS = {"argmax", "argmin", "argsort", "argpartition"}
-_MASK_HINT = ("x[mask] has a shape that depends on the mask's values, so it cannot be traced: use "
-              "np.where(mask, x, 0) (or np.where(mask, x, -np.inf) before a max) to keep the shape")
-
-
-def _producer(t: Any) -> Any:
-    """The op whose node made the traced value ``t``, or None for an input or a constant."""
-    for node in reversed(t._tape.nodes):  # nodes are in slot order: stop once past t
-        if node.out <= t._slot:
-            return node.op if node.out == t._slot else None
-    return None
-
-
-def _traced_item(t: Any, traced: list[Any]) -> list[Any]:
-    """A traced index item: runtime positions for gather, or (eager only) a mask made concrete."""
-    op = _producer(t)
-    if op is not None and op.name in POSITION_OPS:
-        traced.append(t)
-        return [IndexArg(len(traced))]
-    if op is not None and all(op.vjp(i) is None for i in range(op.arity[0])):  # a comparison: truth values
-        if t._tape.symbolic:
-            raise TypeError(f"indexing by a traced boolean mask is not supported: {_MASK_HINT}")
-        from engine.tensor import concrete
-
-        return list(np.nonzero(np.asarray(concrete(t)) != 0))  # this call's positions, as NumPy's x[mask]
-    what = "an input or constant" if op is None else f"op '{op.name}'"
-    raise TypeError(f"x[t] with t a traced value computed by {what}: a traced index must be the result of "
-                    f"{'/'.join(sorted(POSITION_OPS))}; for other computed positions use np.take(x, t, axis) or "
-                    "np.take_along_axis(x, t, axis)")
-
-
-def _static_item(item: Any) -> list[Any]:
-    """A concrete index item as getitem items: a boolean mask becomes its ``np.nonzero`` positions."""
-    if item is None or item is Ellipsis or isinstance(item, slice):
-        return [item]
-    if isinstance(item, bool | np.bool_):
-        raise TypeError("a scalar boolean index (x[True]) is not supported; index with an array or a slice")
-    if isinstance(item, int | np.integer):
-        return [int(item)]
-    a = np.asarray(item)
-    if a.dtype.kind == "f" and a.size == 0 and isinstance(item, list):
-        a = a.astype(np.intp)  # x[[]] selects nothing, as in NumPy
-    if a.dtype.kind == "b" and a.ndim:
-        return list(np.nonzero(a))
-    if a.dtype.kind in "iu":
-        return [int(a) if a.ndim == 0 else a]
-    raise TypeError(f"index {item!r:.40} is not supported: use ints, slices, None, ..., integer arrays or boolean "
-                    "masks, as NumPy does")
-
-
-def _items(item: Any, traced: list[Any]) -> list[Any]:
-    if hasattr(item, "_tape"):  # a Tensor
-        return _traced_item(item, traced)
-    if isinstance(item, list | tuple) and any(hasattr(i, "_tape") for i in np.ravel(np.array(item, dtype=object))):
-        raise TypeError("an index list holding traced values is not supported: index with one traced array")
-    return _static_item(item)
-
-
-def index_to_json(index: Any) -> list[Any]:
-    """A concrete Python index (ints, slices, None, Ellipsis, integer arrays, masks) as getitem's ``index``."""
-    items = index if isinstance(index, tuple) else (index,)
-    parsed = tuple(p for i in items for p in _static_item(i))
-    canonical: list[Any] = index_attr().parse(parsed)
-    return canonical
-
-
-def subscript(x: Any, index: Any) -> Any:
-    """``x[index]`` for a traced ``x``: getitem, or gather when an index item is itself traced (argmax)."""
-    from engine.tensor import call_op  # tensor imports this module; the cycle is broken at call time
-
-    traced: list[Any] = []
-    items = [p for i in (index if isinstance(index, tuple) else (index,)) for p in _items(i, traced)]
-    if traced:
-        return call_op("gather", x, *traced, index=items)
-    return call_op("getitem", x, index=items)
-
-
-def take_by_tensor(x: Any, indices: Any, axis: int | None = None, **kwargs: Any) -> Any:
-    """``np.take(x, t, axis)`` with traced positions ``t`` (argmax's): the same as ``x[..., t, ...]``."""
-    from engine.tensor import call_op
-
-    if kwargs:
-        raise TypeError(f"np.take with traced indices: argument(s) {', '.join(sorted(kwargs))} are not supported")
-    if axis is None:
-        return subscript(call_op("reshape", x, shape=[-1]), indices)
-    head: tuple[Any, ...] = (slice(None),) * axis if axis >= 0 else (Ellipsis,)
-    tail: tuple[Any, ...] = () if axis >= 0 else (slice(None),) * (-axis - 1)
-    return subscript(x, (*head, indices, *tail))
+      cost=_grad_cost, vjp_cost=lambda out, g, **_: SCATTER_PASSES * ELEMENT_FLOPS * size_of(g), temporaries=1,
+      doc="internal: zeros of shape with g added at indices (take's VJP)")

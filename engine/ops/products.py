@@ -220,7 +220,7 @@ def _cross_vjp(i: int) -> VJP:
 
 _AXIS = optional_axis_attr("axis", doc="if set, the vector axis of a, b and the result alike")
 defop("cross", _cross, (_cross_vjp(0), _cross_vjp(1)), shape=_cross_shape,
-      cost=elementwise(9), numpy=(np.cross,), opset=2,
+      cost=elementwise(18), vjp_cost=elementwise(34), numpy=(np.cross,), opset=2,
       attrs=(*(Attr(n, parse_int, -1, doc=f"the vector axis of {w}") for n, w in
                (("axisa", "a"), ("axisb", "b"), ("axisc", "the result (3-vectors only)"))), _AXIS),
       doc="cross product of 3- or 2-vectors (2-vectors have z = 0; two 2-vectors give z only); bilinear")

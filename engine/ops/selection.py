@@ -12,11 +12,13 @@ sends ``g`` back through the same permutation (``_take_along_axis_grad``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from engine.attrs import bool_attr, ints_attr, optional_axis_attr, parse_int
+from engine.costs import ELEMENT_FLOPS, CostRule, elementwise, input_passes
 from engine.errors import AttrError, ShapeError
 from engine.ops.indexing import positions
 from engine.ops.nep18 import dispatched
@@ -93,6 +95,36 @@ def _parse_kth(v: Any) -> int | list[int]:
             raise AttrError("kth needs at least one position")
         return [parse_int(k) for k in v]
     return parse_int(v)
+
+
+# Add-equivalent passes per element at 2**18 float64 elements (bench.calibrate; kind="stable" is a timsort of
+# floats): sort ~5 and argsort ~6 per level of log2 of the sorted length; np.add.at, the scatter of every VJP
+# here, ~30 per element of g; partition ~3, argpartition ~7; take_along_axis ~9 (its positions are checked).
+_SORT, _ARGSORT, _SCATTER = 5, 6, 30
+
+
+def _levels(x: Shape, axis: int | None) -> int:
+    n = size_of(x) if axis is None else x[normalize_axis(axis, len(x))]
+    return max(1, (n - 1).bit_length())
+
+
+def _sorting(per_level: float, plus: float = 0) -> CostRule:
+    """``per_level`` passes over x per level of log2 of the sorted length, plus ``plus`` passes."""
+
+    def cost(out: Shape, x: Shape, *rest: Shape, axis: int | None = -1, **_: Any) -> int:
+        return math.ceil(ELEMENT_FLOPS * size_of(x) * (per_level * _levels(x, axis) + plus))
+
+    return cost
+
+
+def _scatter_cost(out: Shape, g: Shape, *rest: Shape, **_: Any) -> int:
+    """Zeros of the output's shape, then np.add.at of every element of g."""
+    return ELEMENT_FLOPS * (size_of(out) + _SCATTER * size_of(g))
+
+
+def _gather_vjp_cost(out: Shape, x: Shape, *rest: Shape, **_: Any) -> int:
+    """The VJP of a gather: zeros of the input's shape, then np.add.at of every element of g."""
+    return ELEMENT_FLOPS * (size_of(x) + _SCATTER * size_of(out))
 
 
 _KTH = Attr("kth", _parse_kth, to_kwarg=lambda v: tuple(v) if isinstance(v, list) else v,
@@ -177,20 +209,22 @@ defop("argmax", _argmax, (None,), shape=_arg_reduce_shape, attrs=_ARG_ATTRS, num
 defop("argmin", _argmin, (None,), shape=_arg_reduce_shape, attrs=_ARG_ATTRS, numpy=(np.argmin,), opset=2,
       methods=("argmin",), doc="position of the first minimum along axis (null: of the flattened array)" + _NO_GRAD)
 defop("argsort", _argsort, (None,), shape=_along_shape, attrs=(_SORT_AXIS,), numpy=(np.argsort, argsort), opset=2,
-      methods=("argsort",), cost=lambda out, x, **_: size_of(x) * max(1, size_of(x).bit_length()),
+      methods=("argsort",), cost=_sorting(_ARGSORT),
       doc="positions that sort x along axis (stable: ties keep their order)" + _NO_GRAD)
 defop("argpartition", _argpartition, (None,), shape=_partition_shape, attrs=(_KTH, _SORT_AXIS),
-      numpy=(np.argpartition, argpartition), opset=2, methods=("argpartition",),
+      numpy=(np.argpartition, argpartition), opset=2, methods=("argpartition",), cost=input_passes(7),
       doc="positions that partition x around kth along axis" + _NO_GRAD)
 defop("sort", _sort, (_permuted_vjp(argsort),), shape=_along_shape, attrs=(_SORT_AXIS,), numpy=(np.sort,),
-      opset=2, cost=lambda out, x, **_: size_of(x) * max(1, size_of(x).bit_length()),
+      opset=2, cost=_sorting(_SORT), vjp_cost=_sorting(_ARGSORT, _SCATTER), temporaries=4,
       doc="x sorted along axis; the gradient follows each element to its place (ties: stable order)")
 defop("partition", np.partition, (_permuted_vjp(argpartition),), shape=_partition_shape,
-      attrs=(_KTH, _SORT_AXIS), numpy=(np.partition,), opset=2,
+      attrs=(_KTH, _SORT_AXIS), numpy=(np.partition,), opset=2, cost=input_passes(3),
+      vjp_cost=input_passes(7 + _SCATTER), temporaries=4,
       doc="x partitioned around kth along axis; the gradient follows each element to its place")
 defop("take_along_axis", _take_along_axis,
       (lambda g, ans, arr, indices, axis: take_along_axis_grad(g, indices, axis=axis, shape=shape_of(arr)), None),
       shape=_take_along_axis_shape, numpy=(np.take_along_axis, take_along_axis), opset=2,
+      cost=elementwise(9), vjp_cost=_gather_vjp_cost,
       attrs=(optional_axis_attr("axis", REQUIRED, doc="the axis to take along; null: the flattened array (1-D)"),),
       doc="arr[..., indices[..., j, ...], ...] along axis, positions known at run time (argsort); no gradient to "
           "indices, repeated positions add up")
@@ -198,5 +232,5 @@ defop("_take_along_axis_grad", _take_along_axis_grad,
       (lambda g, ans, gx, indices, axis, shape: take_along_axis(g, indices, axis=axis), None),
       shape=_take_along_axis_grad_shape, numpy=(take_along_axis_grad,), opset=2,
       attrs=(optional_axis_attr("axis", doc="the axis taken along"), _SHAPE_ATTR),
-      cost=lambda out, g, i, **_: size_of(out) + size_of(g),
+      cost=_scatter_cost, vjp_cost=elementwise(16),
       doc="internal: zeros of shape with g added at indices along axis (take_along_axis's VJP)")
