@@ -55,6 +55,17 @@ def mat(*s: int) -> np.ndarray:
     return RNG.standard_normal(s) * 0.2 + 2 * np.eye(s[-1])
 
 
+def spd(n: int) -> np.ndarray:
+    """A symmetric positive definite matrix (cholesky's domain)."""
+    a = mat(n, n)
+    return a @ a.T
+
+
+def positions(n: int, *s: int) -> np.ndarray:
+    """Integer positions below ``n`` as floats, as argmax and argsort return them."""
+    return RNG.integers(0, n, s).astype(np.float64)
+
+
 # Ops whose generic square or vector inputs do not fit: (args, attrs).
 SPECIAL: dict[str, Callable[[], tuple[list[np.ndarray], dict[str, Any]]]] = {
     "matmul": lambda: ([pos(256, 256), pos(256, 256)], {}),
@@ -70,7 +81,27 @@ SPECIAL: dict[str, Callable[[], tuple[list[np.ndarray], dict[str, Any]]]] = {
     "concatenate": lambda: ([pos(512, 512), pos(512, 512)], {}),
     "stack": lambda: ([pos(512, 512), pos(512, 512)], {}),
     "prod": lambda: ([RNG.uniform(0.999, 1.001, (512, 512))], {}),  # no underflow to denormals
+    "cumprod": lambda: ([RNG.uniform(0.999, 1.001, (512, 512))], {}),  # as prod: denormals are ~100x slower
     "where": lambda: ([np.round(pos(512, 512)), pos(512, 512), pos(512, 512)], {}),
+    "_cast_like": lambda: ([pos(512, 512), pos(1).astype(np.float32)], {}),  # a real conversion, not a no-op
+    "linalg.cholesky": lambda: ([spd(512)], {}),
+    "outer": lambda: ([pos(512), pos(512)], {}),
+    "kron": lambda: ([pos(64, 64), pos(8, 8)], {}),
+    "cross": lambda: ([pos(2**16, 3), pos(2**16, 3)], {}),
+    "swapaxes": lambda: ([pos(512, 512)], {"axis1": 0, "axis2": 1}),
+    "rollaxis": lambda: ([pos(512, 512)], {"axis": 1}),
+    "split": lambda: ([pos(512, 512)], {"indices_or_sections": 2}),
+    "dsplit": lambda: ([pos(512, 256, 2)], {"indices_or_sections": 2}),
+    "partition": lambda: ([pos(512, 512)], {"kth": 100}),
+    "argpartition": lambda: ([pos(512, 512)], {"kth": 100}),
+    "gather": lambda: ([pos(512, 512), positions(512, 512)], {"index": [{"arg": 1}]}),
+    "take_along_axis": lambda: ([pos(512, 512), positions(512, 512, 512)], {"axis": 1}),
+    "_getitem_grad": lambda: ([pos(512, 512)], {"index": [positions(512, 512).astype(int).tolist()],
+                                                "shape": [512, 512]}),
+    "_gather_grad": lambda: ([pos(512, 512), positions(512, 512)], {"index": [{"arg": 1}], "shape": [512, 512]}),
+    "_take_grad": lambda: ([pos(512, 512)], {"indices": positions(512, 512).astype(int).tolist(), "axis": 0,
+                                             "shape": [512, 512]}),
+    "_take_along_axis_grad": lambda: ([pos(512, 512), positions(512, 512, 512)], {"axis": 1, "shape": [512, 512]}),
 }
 
 

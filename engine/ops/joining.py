@@ -14,7 +14,7 @@ import numpy as np
 from engine.attrs import optional_axis_attr
 from engine.errors import ShapeError
 from engine.ops.arrange import VIEW, back_to_input, slab
-from engine.ops.shape import _variadic_cost, _variadic_vjp_cost
+from engine.ops.shape import variadic_cost, variadic_vjp_cost
 from engine.registry import VJP, defop, shape_of, size_of
 from engine.shapes import Shape, normalize_axis
 
@@ -55,7 +55,7 @@ def _defjoin(name: str, fn: Any, promote: Callable[[Shape], Shape], axis: Callab
         return vjp
 
     defop(name, lambda *xs: fn(xs), shape=shape, arity=(1, None), variadic_vjp=variadic_vjp,
-          cost=_variadic_cost, vjp_cost=_variadic_vjp_cost, numpy=(fn,), opset=2,
+          cost=variadic_cost, vjp_cost=variadic_vjp_cost, numpy=(fn,), opset=2,
           doc=doc + "; gradient is the matching slice, reshaped back",
           aliases=("row_stack",) if name == "vstack" else ())
 

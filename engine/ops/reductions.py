@@ -207,7 +207,8 @@ def _nan_extremum_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, keepdims: boo
 _NAN = "; NaN elements are skipped and get gradient 0 (an all-NaN slice gets none)"
 
 defop("cumprod", np.cumprod, (_cumprod_vjp,), shape=_cumsum_shape, attrs=(optional_axis_attr("axis"),),
-      cost=_input_cost, numpy=(np.cumprod,), methods=("cumprod",), opset=2,
+      cost=input_passes(3), vjp_cost=input_passes(60), temporaries=6, numpy=(np.cumprod,), methods=("cumprod",),
+      opset=2,
       doc="running product along axis (null: of the flattened array); gradient exact with zeros: at a slice's "
           "first zero the product of the others, after it 0")
 defop("nansum", np.nansum, (_nansum_vjp,), shape=reduce, attrs=_REDUCE_ATTRS, cost=_input_cost,

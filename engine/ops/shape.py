@@ -58,11 +58,11 @@ def _concatenate_vjp(i: int) -> VJP:
 # backward pass, however small its tensors. Counting them bounds fan-in through the FLOP limit (a
 # 30,000-input concatenate of scalars would otherwise take minutes). One step (100-200 ns) is worth
 # about 1000 FLOPs of the BLAS kernels the FLOP limit mostly meters (engine.costs.PYTHON_STEP_FLOPS).
-def _variadic_cost(out: Shape, *xs: Shape, **_: Any) -> int:
+def variadic_cost(out: Shape, *xs: Shape, **_: Any) -> int:
     return ELEMENT_FLOPS * size_of(out)
 
 
-def _variadic_vjp_cost(out: Shape, *xs: Shape, **_: Any) -> int:
+def variadic_vjp_cost(out: Shape, *xs: Shape, **_: Any) -> int:
     return PYTHON_STEP_FLOPS * len(xs) ** 2 + 2 * ELEMENT_FLOPS * size_of(out)
 
 
@@ -104,12 +104,12 @@ defop("broadcast_to", np.broadcast_to, (lambda g, ans, x, shape: unbroadcast(g, 
       doc="repeat x along size-1 and new leading axes; gradient sums them back")
 defop("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis), shape=_concatenate_shape,
       attrs=(optional_axis_attr("axis", 0, doc="the axis to join along; null flattens every input first"),),
-      arity=(1, None), variadic_vjp=_concatenate_vjp, cost=_variadic_cost, vjp_cost=_variadic_vjp_cost,
+      arity=(1, None), variadic_vjp=_concatenate_vjp, cost=variadic_cost, vjp_cost=variadic_vjp_cost,
       numpy=(np.concatenate,),
       doc="join arrays along an existing axis; gradient is the matching slice")
 defop("stack", lambda *xs, axis=0: np.stack(xs, axis=axis), shape=_stack_shape,
       attrs=(axis_attr("axis", 0, doc="position of the new axis in the output"),),
-      arity=(1, None), variadic_vjp=_stack_vjp, cost=_variadic_cost, vjp_cost=_variadic_vjp_cost, numpy=(np.stack,),
+      arity=(1, None), variadic_vjp=_stack_vjp, cost=variadic_cost, vjp_cost=variadic_vjp_cost, numpy=(np.stack,),
       doc="join equal-shaped arrays along a new axis; gradient is the matching slice")
 defop("flip", np.flip, (lambda g, ans, x, axis=None: np.flip(g, axis=axis),), shape=_flip_shape,
       attrs=(axes_attr("axis", doc="axes to reverse; null reverses all"),), numpy=(np.flip,), **_VIEW,
