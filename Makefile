@@ -2,20 +2,36 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# `make serve` installs only what serving needs (the package's and the server extra's requirements) and runs
+# from this source tree, so a fresh clone builds nothing; every other target installs the package with all
+# its extras.
+SERVE_STAMP := $(VENV)/.installed-server
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+ALL_EXTRAS := server,dev,bench
+SERVER_REQUIREMENTS := import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	print(*p["dependencies"], *p["optional-dependencies"]["server"], sep="\n")
+# One install into .venv at a time (flock, where it exists): `make serve` and `make test` may start together.
+LOCKED := $(if $(shell command -v flock),flock $(VENV)/.lock)
+PIP_INSTALL = $(LOCKED) sh -c 'test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt $(1)'
 
 .PHONY: serve test lint typecheck pytest bench calibrate openapi fuzz soak docker-smoke fresh-check clean
 
-$(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[server,dev,bench]'
-	touch $(STAMP)
+$(SERVE_STAMP): pyproject.toml constraints.txt
+	@mkdir -p $(VENV)
+	$(PYTHON) -c '$(SERVER_REQUIREMENTS)' > $(VENV)/server-requirements.txt
+	$(call PIP_INSTALL,-r $(VENV)/server-requirements.txt)
+	touch $@
 
-serve: $(STAMP)
-	$(BIN)/valgrad serve --host $(HOST) --port $(PORT)
+$(STAMP): pyproject.toml constraints.txt
+	@mkdir -p $(VENV)
+	$(call PIP_INSTALL,-e ".[$(ALL_EXTRAS)]")
+	touch $@ $(SERVE_STAMP)
+
+serve: $(SERVE_STAMP)
+	$(BIN)/python -m app.cli serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) lint typecheck pytest
 
@@ -40,7 +56,7 @@ fuzz: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak --seconds 60
 
-openapi: $(STAMP)
+openapi: $(SERVE_STAMP)
 	$(BIN)/python -m app.openapi_dump > openapi/openapi.json
 
 docker-smoke: $(STAMP)

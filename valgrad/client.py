@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 
 class Client(BaseClient):
-    """A valgrad service at ``base_url`` (or ``$VALGRAD_URL``), with ``api_key`` (or ``$VALGRAD_API_KEY``).
+    """A valgrad service at ``base_url`` (or ``$VALGRAD_URL``, else ``http://127.0.0.1:8000``), with ``api_key`` (or ``$VALGRAD_API_KEY``).
 
     ``timeout`` applies per request (default 60 s, or the injected ``http_client``'s
     own); failed requests are retried ``max_retries`` times as ``backoff`` says.

@@ -82,7 +82,16 @@ class NotFoundError(APIStatusError):
 
 
 class PayloadTooLargeError(APIStatusError):
-    """413."""
+    """413; its message says what an SDK user can do (``detail`` stays the service's)."""
+
+    def __init__(self, status: int, code: str, detail: str, pointer: str | None = None,
+                 problem: dict[str, Any] | None = None) -> None:
+        super().__init__(status, code, detail, pointer, problem)
+        # The service's advice to JSON clients (send base64) is what the SDK already does.
+        message = str(self).replace("; send tensors in base64 (about 1.4x smaller than lists) or split the request", "")
+        self.args = (f"{message}; the SDK already sends arrays as base64: split the call into smaller ones, or raise "
+                     "the service's limits (VALGRAD_MAX_BODY_BYTES, VALGRAD_MAX_TENSOR_ELEMENTS, "
+                     "VALGRAD_MAX_REQUEST_ELEMENTS)",)
 
 
 class UnprocessableEntityError(APIStatusError, ValueError):
@@ -145,8 +154,6 @@ def error_for_response(response: httpx.Response) -> APIStatusError:
     detail = problem.get("detail") or problem.get("title")
     if not isinstance(detail, str):
         detail = response.text.strip()[:200] or response.reason_phrase or "no detail"
-    if status == 413:
-        detail = _too_large(detail)
     pointer = problem.get("pointer")
     return status_error_class(status)(
         status,
@@ -156,9 +163,3 @@ def error_for_response(response: httpx.Response) -> APIStatusError:
         problem,
     )
 
-
-def _too_large(detail: str) -> str:
-    """A 413's detail with what an SDK user can do (the service's advice to send base64 is already followed)."""
-    detail = detail.split("; send tensors in base64")[0]
-    return (f"{detail}; the SDK already sends arrays as base64: split the call into smaller ones, or raise the "
-            "service's limits (VALGRAD_MAX_BODY_BYTES, VALGRAD_MAX_TENSOR_ELEMENTS, VALGRAD_MAX_REQUEST_ELEMENTS)")

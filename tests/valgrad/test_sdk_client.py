@@ -59,11 +59,17 @@ def test_no_api_key_sends_no_authorization(monkeypatch: pytest.MonkeyPatch) -> N
     assert "authorization" not in rec.requests[0].headers
 
 
-@pytest.mark.parametrize("url", [None, "", "ftp://nope", "127.0.0.1:8000"])
-def test_missing_or_bad_url_is_rejected(monkeypatch: pytest.MonkeyPatch, url: str | None) -> None:
+@pytest.mark.parametrize("url", ["", "ftp://nope", "127.0.0.1:8000"])
+def test_bad_url_is_rejected(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.delenv("VALGRAD_URL", raising=False)
     with pytest.raises(valgrad.ValgradError):
         valgrad.Client(url)
+
+
+def test_the_default_url_is_make_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VALGRAD_URL", raising=False)
+    with valgrad.Client() as client:
+        assert str(client.base_url).rstrip("/") == "http://127.0.0.1:8000"
 
 
 def test_options_after_base_url_are_keyword_only() -> None:
