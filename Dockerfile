@@ -20,7 +20,7 @@ WORKDIR /src
 
 # Dependencies first, in their own layer, so editing the code does not re-download them.
 COPY pyproject.toml constraints.txt README.md ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['server']))" > requirements.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['server'] + p['optional-dependencies']['compiled']))" > requirements.txt \
  && pip wheel --constraint constraints.txt --wheel-dir /wheels --requirement requirements.txt
 
 COPY engine ./engine
@@ -28,7 +28,7 @@ COPY app ./app
 COPY valgrad ./valgrad
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-index --find-links /wheels "valgrad[server]" \
+ && /opt/venv/bin/pip install --no-index --find-links /wheels "valgrad[server,compiled]" \
  && /opt/venv/bin/pip uninstall --yes pip setuptools
 
 # ---- runtime: the venv on a slim Python, nothing else ----

@@ -9,7 +9,7 @@ SERVE_STAMP := $(VENV)/.installed-server
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-ALL_EXTRAS := server,dev,bench
+ALL_EXTRAS := server,dev,bench,compiled
 SERVER_REQUIREMENTS := import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
 	print(*p["dependencies"], *p["optional-dependencies"]["server"], sep="\n")
 # One install into .venv at a time (flock, where it exists): `make serve` and `make test` may start together.

@@ -9,7 +9,10 @@ With several workers, Prometheus multiprocess mode is switched on so
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
+import resource
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -63,17 +66,37 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def raise_fd_limit() -> int:
+    """Raise this process's open-file limit to its hard limit (connections are file descriptors); the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
-    """Run uvicorn on ``app.main:create_app`` until interrupted."""
+    """Run uvicorn on ``app.main:create_app`` until interrupted.
+
+    The protocol class adds a request-head deadline and a connection cap to uvicorn's httptools one
+    (``app.protocol``); idle kept-alive connections close after ``VALGRAD_KEEP_ALIVE_SECONDS``.
+    """
     import uvicorn
+
+    settings = Settings()
+    fds = raise_fd_limit()
+    if settings.max_connections + 256 > fds:
+        logging.getLogger("valgrad").warning("VALGRAD_MAX_CONNECTIONS=%d is close to the open-file limit %d; "
+                                             "raise `ulimit -n`", settings.max_connections, fds)
 
     own_dir = None
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         own_dir = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="valgrad-metrics-")
     try:
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", access_log=False, log_config=log_config(log_level),
-                    log_level=log_level.lower(), proxy_headers=True, server_header=False)
+                    loop="uvloop", http="app.protocol:BoundedHttpToolsProtocol", access_log=False,
+                    log_config=log_config(log_level), log_level=log_level.lower(), proxy_headers=True,
+                    server_header=False, timeout_keep_alive=settings.keep_alive_seconds)
     finally:
         if own_dir:
             shutil.rmtree(own_dir, ignore_errors=True)

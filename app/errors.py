@@ -14,7 +14,15 @@ unexpected exceptions are logged with theirs.
     ├── UnknownFunctionError     this replica does not hold the function id (404)
     ├── BodyTooLargeError        the body is over the byte limit (413)
     ├── JSONTooDeepError         the body nests deeper than allowed (413)
-    └── OverloadedError          every evaluation slot is busy (503, Retry-After)
+    └── OverloadedError          every evaluation slot or the body budget is taken (503, Retry-After)
+
+An evaluation past its deadline or memory cap (``app.pool``) is a
+``ServiceError`` with code ``deadline_exceeded`` or ``out_of_memory``: 422,
+as ``too_expensive``, because the request is what costs too much. A client
+that goes away mid-request (Starlette's ``ClientDisconnect``) is logged as
+such and counted as 499, nginx's "client closed request", not as a 5xx. A
+body that does not arrive in time is answered 408 ``request_timeout`` by the
+protocol (``app.protocol``), which marks the request so it is counted as such.
 """
 
 from __future__ import annotations
@@ -28,12 +36,15 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from engine.errors import EngineError, join_pointer
 
 __all__ = [
     "PROBLEMS",
+    "BODY_TIMED_OUT",
+    "CLIENT_CLOSED",
     "BodyTooLargeError",
     "JSONTooDeepError",
     "MalformedJSONError",
@@ -64,6 +75,7 @@ PROBLEMS: dict[str, Problem] = {
     "not_found": Problem(404, "Not found"),
     "unknown_function": Problem(404, "Unknown function"),
     "method_not_allowed": Problem(405, "Method not allowed"),
+    "request_timeout": Problem(408, "Request body not received in time"),
     "payload_too_large": Problem(413, "Payload too large"),
     "limit_exceeded": Problem(413, "Limit exceeded"),
     "json_too_deep": Problem(413, "JSON nested too deeply"),
@@ -79,16 +91,20 @@ PROBLEMS: dict[str, Problem] = {
     "invalid_args": Problem(422, "Invalid arguments"),
     "invalid_params": Problem(422, "Invalid params"),
     "invalid_dy": Problem(422, "Invalid dy"),
+    "invalid_output": Problem(422, "Output cannot be differentiated"),
     "too_expensive": Problem(422, "Evaluation too expensive"),
+    "deadline_exceeded": Problem(422, "Evaluation ran past its deadline"),
+    "out_of_memory": Problem(422, "Evaluation ran out of memory"),
     "linalg_error": Problem(422, "Linear algebra error"),
     "tracing_error": Problem(422, "Tracing error"),
     "internal_error": Problem(500, "Internal server error"),
     "overloaded": Problem(503, "Server busy"),
-    "out_of_memory": Problem(503, "Out of memory"),
     "not_ready": Problem(503, "Not ready"),
 }
 _CODE_FOR_STATUS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
                     415: "unsupported_media_type", 422: "invalid_request"}
+BODY_TIMED_OUT = "valgrad.body_timed_out"  # scope key set by app.protocol when it answered 408
+CLIENT_CLOSED = 499  # nginx's status for "client closed request": never sent, only logged and counted
 TYPE_PREFIX = "urn:valgrad:problem:"
 MEDIA_TYPE = "application/problem+json"
 
@@ -135,8 +151,9 @@ class JSONTooDeepError(ServiceError):
 class OverloadedError(ServiceError):
     code = "overloaded"
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
+    def __init__(self, message: str, retry_after: int, close: bool = False) -> None:
+        headers = {"Retry-After": str(retry_after), **({"Connection": "close"} if close else {})}
+        super().__init__(message, headers=headers)
 
 
 class ProblemResponse(Response):
@@ -201,9 +218,20 @@ async def _linalg_error(request: Request, exc: Exception) -> Response:
 
 
 async def _memory_error(request: Request, exc: Exception) -> Response:
+    # Evaluations run in capped workers (app.pool); this is the server's own share of a request
+    # (decoding its tensors), so the answer is the one a capped evaluation gets.
     log.warning("out of memory while serving %s", request.url.path)
-    return problem_response("out_of_memory", "the server ran out of memory for this request; "
-                            "send smaller tensors or retry later", headers={"Retry-After": "5"})
+    return problem_response("out_of_memory", "the server ran out of memory for this request; send smaller "
+                            "tensors")
+
+
+async def _client_disconnect(request: Request, exc: Exception) -> Response:
+    if request.scope.get(BODY_TIMED_OUT):  # the protocol answered 408 and closed the connection
+        log.info("request body not received in time (408)", extra={"path": request.url.path})
+        return problem_response("request_timeout", "the request body was not received in time")
+    log.info("client disconnected before sending the whole body", extra={"path": request.url.path})
+    request.app.state.metrics.disconnects.inc()
+    return Response(status_code=CLIENT_CLOSED)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
@@ -220,4 +248,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(np.linalg.LinAlgError, _linalg_error)
     app.add_exception_handler(MemoryError, _memory_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(Exception, _unexpected_error)

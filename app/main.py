@@ -1,8 +1,9 @@
 """The FastAPI app: ``create_app(settings)`` wires settings, middleware, error handlers and routers.
 
 Middleware, outermost first: access (request id, log, metrics, last-resort
-500) -> CORS (when configured) -> API keys (when configured) -> body-size
-limit -> routes. Everything else lives in the module its name says.
+500) -> CORS (when configured) -> API keys (when configured) -> body limits
+(size, shared budget) -> routes. Shutdown stops the evaluation
+worker processes. Everything else lives in the module its name says.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -24,7 +26,7 @@ from app.memory import tune_allocator
 from app.metrics import Metrics
 from app.openapi import install_openapi
 from app.registry import FunctionRegistry
-from app.routes import docs, functions, gradients, health, ops
+from app.routes import docs, functions, gradients, health, ops, playground
 from app.service import Service
 from app.settings import Settings
 
@@ -69,18 +71,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ready = True
         yield
         app.state.ready = False  # readiness fails while draining, so load balancers stop sending
+        await anyio.to_thread.run_sync(service.close)  # the app's own (tests may swap app.state.service)
 
     app = FastAPI(title="valgrad", version=_version(), description=DESCRIPTION, openapi_tags=TAGS,
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.service = Service(settings, registry, metrics)
+    app.state.service = service = Service(settings, registry, metrics)
     app.state.ready = False
     install_error_handlers(app)
-    for module in (functions, gradients, ops, health, docs):  # routes are matched in order: hot ones first
+    for module in (functions, gradients, ops, health, docs, playground):  # matched in order: hot ones first
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(playground.TrailingSlash)  # innermost: /v1/x/ is /v1/x, never a bodiless 307
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       budget=settings.max_inflight_body_bytes, retry_after=settings.retry_after_seconds)
     if settings.api_keys:
         app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
     if settings.cors_origins:

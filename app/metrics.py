@@ -58,6 +58,18 @@ class Metrics:
         self.misses = Counter("valgrad_registry_misses", "function-id lookups that did not (404s)", registry=r)
         self.evictions = Counter("valgrad_registry_evictions", "functions dropped to stay within bounds",
                                  registry=r)
+        self.workers = Gauge("valgrad_eval_workers", "evaluation worker processes alive", registry=r,
+                             multiprocess_mode="livesum")
+        self.workers_ended = Counter("valgrad_eval_workers_ended", "evaluation workers killed or lost, by reason: "
+                                     "deadline (killed past VALGRAD_EVAL_TIMEOUT_SECONDS), memory (hit "
+                                     "VALGRAD_EVAL_MEMORY_BYTES), crash (ended on their own)", ["reason"],
+                                     registry=r)
+        self.compiled = Gauge("valgrad_compiled", "the compiled tier, summed over evaluation workers: compiled_calls, "
+                              "compiles, compile_failures (fell back to the interpreter), compile_mismatches, "
+                              "compile_seconds_total, cached_runners, available", ["counter"], registry=r,
+                              multiprocess_mode="livesum")
+        self.disconnects = Counter("valgrad_client_disconnects", "requests whose client went away before the "
+                                   "body was read (counted as status 499, not as errors)", registry=r)
         # (metric, label values) -> its child; bounded, as labels are route templates, statuses and endpoints
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._seen = RegistryStats(0, 0, 0, 0, 0)
@@ -73,6 +85,10 @@ class Metrics:
     def observe_evaluation(self, endpoint: str, seconds: float) -> None:
         """Record one evaluation's time under its endpoint."""
         self._child(self.evaluation, endpoint).observe(seconds)
+
+    def worker_ended(self, reason: str) -> None:
+        """Count an evaluation worker killed or lost, by reason."""
+        self._child(self.workers_ended, reason).inc()
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, memoised: ``labels()`` costs microseconds on every request otherwise."""

@@ -1,15 +1,19 @@
 """The evaluation pipeline behind the routes: parse, load, evaluate, encode.
 
-Routes hand the raw body to one of the ``async`` entry points here. CPU work
-runs in a worker thread under ``Slots``, except for the common small case:
-a body under 8 KiB for a function already held with at most 64 nodes (so
-its static checks are cheap too), whose static estimate is under
-``VALGRAD_INLINE_MAX_FLOPS``. That evaluation
-takes tens of microseconds, less than the thread hop it would need, so it
-runs on the event loop (the estimate is from the static checks, made before
-any NumPy call, so an expensive request never gets there). Pointers in
-errors are into the request; those under ``/function`` refer, for a
-registered function, to its canonical form (``GET /v1/functions/{id}``).
+Routes hand the raw body to one of the ``async`` entry points here. Parsing,
+decoding and the static checks (linear in the body, bounded by its limits)
+run in a thread under ``Slots``; the evaluation itself then runs in a worker
+process of ``app.pool`` under a hard deadline and memory cap, and the thread
+encodes the answer. The common small case skips both hops: a body under
+8 KiB for a function already held with at most 64 nodes (so its static
+checks are cheap too), whose static estimate is under
+``VALGRAD_INLINE_MAX_FLOPS``, takes tens of microseconds, less than a thread
+hop, so it runs on the event loop, within a budget per loop iteration
+(``Slots.inline``) so that probes and other requests keep their turn. The
+estimate is from the static checks, made before any NumPy call, so an
+expensive request never gets there. Pointers in errors are into the request;
+those under ``/function`` refer, for a registered function, to its canonical
+form (``GET /v1/functions/{id}``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import orjson
 from app.errors import UnknownFunctionError
 from app.limits import Slots
 from app.metrics import Metrics
+from app.pool import EvalPool
 from app.registry import FunctionRegistry
 from app.schemas import EvaluateRequest, RegisterRequest, ValueAndGradientsRequest
 from app.settings import Settings
@@ -52,14 +57,22 @@ class Job:
     metrics: Metrics
 
     def run(self) -> bytes:
-        evaluation = self.evaluation
-        graph = evaluation.graph
+        """Evaluate in this thread (tiny evaluations, or no worker processes)."""
         try:
-            value, grads = evaluation.run()
+            value, grads = self.evaluation.run()
         except EngineError as e:
             raise _at_function(e) from None
+        return self.encode(value, grads)
+
+    def run_in(self, pool: EvalPool) -> bytes:
+        """Evaluate in a worker process, under its deadline and memory cap; encode here."""
+        e = self.evaluation
+        return pool.evaluate(e.graph, [e.xs, e.positions, e.dy, e.zeros], self.encode)
+
+    def encode(self, value: Any, grads: list[Any]) -> bytes:
+        graph = self.evaluation.graph
         self.metrics.nodes.inc(len(graph.nodes))
-        names = [graph.input_names[p] for p in evaluation.positions]
+        names = [graph.input_names[p] for p in self.evaluation.positions]
         return encode_result(value, grads, names, self.encoding)
 
 
@@ -78,7 +91,15 @@ class Service:
         self.limits = settings.limits
         self.metrics = metrics
         self.registry = registry
-        self.slots = Slots(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds, metrics)
+        self.slots = Slots(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds, metrics,
+                           settings.inline_budget_seconds)
+        self.pool = EvalPool(settings.max_concurrency, settings.eval_timeout_seconds, settings.eval_memory_bytes,
+                             self.limits, metrics, settings.tier) if settings.eval_processes else None
+
+    def close(self) -> None:
+        """Stop the worker processes (at shutdown)."""
+        if self.pool is not None:
+            self.pool.close()
 
     # -- the routes' entry points ----------------------------------------------------------
 
@@ -113,11 +134,11 @@ class Service:
             graph, _ = self.registry.intern(self._load(req.function))
             self.registry.remember_source(source, graph)
             self.metrics.cache_changed()
-        return self._job(graph, req).run()
+        return self._execute(self._job(graph, req))
 
     def evaluate(self, graph: Graph, body: bytes) -> bytes:
         """Parse the arguments and evaluate a held function."""
-        return self._job(graph, self._parse(body, EvaluateRequest)).run()
+        return self._execute(self._job(graph, self._parse(body, EvaluateRequest)))
 
     def register(self, body: bytes) -> tuple[bool, bytes]:
         """Parse and hold a function."""
@@ -146,10 +167,16 @@ class Service:
         return self.settings.inline_max_flops > 0 and len(body) <= INLINE_MAX_BODY
 
     async def _finish(self, endpoint: str, job: Job) -> bytes:
-        """Run a prepared job on the event loop when its static estimate is small, else in a worker thread."""
-        if job.evaluation.info.flops <= self.settings.inline_max_flops:
+        """Run a prepared job on the event loop when it is tiny and the loop has time, else off it."""
+        if job.evaluation.info.flops <= self.settings.inline_max_flops and self.slots.inline_open():
             return self.slots.inline(endpoint, job.run)
-        return await self.slots.run(endpoint, job.run)
+        return await self.slots.run(endpoint, self._execute, job)
+
+    def _execute(self, job: Job) -> bytes:
+        """In a thread: tiny evaluations right here, the rest in a worker process."""
+        if self.pool is None or job.evaluation.info.flops <= self.settings.inline_max_flops:
+            return job.run()
+        return job.run_in(self.pool)
 
     def _parse(self, body: bytes, model: type[Any]) -> Any:
         return parse_envelope(body, model, self.settings.max_json_depth)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from engine.compiled import Settings as TierSettings
 from engine.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Settings"]
@@ -48,10 +49,16 @@ class Settings(BaseSettings):
     max_request_elements: int = Field(default=DEFAULT_LIMITS.max_tensor_elements, ge=1,
                                       description="elements summed over all tensors (args and dy) of one request")
     max_total_elements: int = Field(default=DEFAULT_LIMITS.max_total_elements, ge=1,
-                                    description="elements summed over every intermediate of one evaluation")
-    max_flops: int = Field(default=DEFAULT_LIMITS.max_flops, ge=1, description="estimated FLOPs of one evaluation")
+                                    description="peak elements of one evaluation: arguments, every intermediate "
+                                                "and the gradient pass's largest temporaries")
+    max_flops: int = Field(default=DEFAULT_LIMITS.max_flops, ge=1,
+                           description="estimated work of one evaluation, forward and gradients, in BLAS FLOPs "
+                                       "(calibrated: about 1-3 s of one core)")
     max_expression_length: int = Field(default=DEFAULT_LIMITS.max_expression_length, ge=1,
                                        description="characters of one text expression")
+    max_json_lists: int = Field(default=DEFAULT_LIMITS.max_json_lists, ge=1,
+                                description="JSON arrays in one nested-list tensor, counted over every level "
+                                            "(bounds work on [[], [], ...] bodies whatever their shape)")
     max_expression_depth: int = Field(default=DEFAULT_LIMITS.max_expression_depth, ge=1,
                                       description="nesting depth of one text expression")
 
@@ -66,6 +73,45 @@ class Settings(BaseSettings):
                                   description="evaluations of small functions (at most 64 nodes, 8 KiB bodies) "
                                               "estimated under this many FLOPs run on the event loop, without a "
                                               "thread hop; 0 sends every evaluation to a worker thread")
+    inline_budget_seconds: float = Field(default=0.002, ge=0,
+                                         description="event-loop time small evaluations may take per loop "
+                                                     "iteration; past it they go to a worker, so probes and other "
+                                                     "requests keep their turn")
+    eval_processes: bool = Field(default=True,
+                                 description="run evaluations that are not tiny in worker processes, which the "
+                                             "deadline and the memory cap need; false runs them in threads")
+    eval_timeout_seconds: float = Field(default=30.0, gt=0,
+                                        description="hard deadline of one evaluation in a worker; past it the "
+                                                    "worker is killed and the client gets 422 deadline_exceeded")
+    compiled_enabled: bool = Field(default=True,
+                                   description="compile hot plans into fused kernels (numba, when installed) in "
+                                               "the worker processes; the NumPy interpreter runs until then and "
+                                               "stays the reference")
+    compiled_threshold: int = Field(default=20, ge=1,
+                                    description="evaluations of one (function, params, argument shapes) in a worker "
+                                                "before it is compiled, in the background")
+    compiled_threads: int = Field(default=0, ge=0,
+                                  description="threads per fused kernel (0: the cores divided by "
+                                              "VALGRAD_MAX_CONCURRENCY, so workers do not oversubscribe)")
+    compiled_cache_dir: str = Field(default="", description="directory for compiled kernels, shared by workers "
+                                                            "and restarts (empty: memory only)")
+    eval_memory_bytes: int = Field(default=2 << 30, ge=0,
+                                   description="address space one evaluation may add to its worker; past it, 422 "
+                                               "out_of_memory (0: no cap)")
+    max_inflight_body_bytes: int = Field(default=256 * _MiB, ge=0,
+                                         description="request-body bytes being received or held at once over all "
+                                                     "requests; past it, 503 with Retry-After before reading more")
+    body_timeout_seconds: float = Field(default=30.0, gt=0,
+                                        description="time to receive a whole request body; past it, 408 "
+                                                    "request_timeout and the connection is closed")
+    header_timeout_seconds: float = Field(default=10.0, gt=0,
+                                          description="time from a connection's first byte (or its last response) "
+                                                      "to a complete request head; past it the connection is closed")
+    keep_alive_seconds: int = Field(default=5, ge=1, le=30,
+                                    description="idle time after a response before a kept-alive connection closes")
+    max_connections: int = Field(default=4096, ge=16,
+                                 description="open connections per server process; past it the oldest one still "
+                                             "sending its request head is closed, else the new one")
     retry_after_seconds: int = Field(default=1, ge=0, description="Retry-After sent with a 503 when shedding load")
 
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -81,6 +127,13 @@ class Settings(BaseSettings):
         return v
 
     @property
+    def tier(self) -> TierSettings:
+        """The compiled tier's settings for each evaluation worker."""
+        threads = self.compiled_threads or max(1, (os.cpu_count() or 1) // self.max_concurrency)
+        return TierSettings(enabled=self.compiled_enabled, threshold=self.compiled_threshold, threads=threads,
+                                 cache_dir=self.compiled_cache_dir or None)
+
+    @property
     def limits(self) -> Limits:
         """The engine's limits for these settings."""
         return Limits(
@@ -93,4 +146,5 @@ class Settings(BaseSettings):
             max_expression_length=self.max_expression_length,
             max_expression_depth=self.max_expression_depth,
             max_json_depth=self.max_json_depth,
+            max_json_lists=self.max_json_lists,
         )

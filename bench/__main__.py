@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = {"engine": "bench.engine_bench", "derivatives": "bench.derivatives",
+SECTIONS = {"engine": "bench.engine_bench", "derivatives": "bench.derivatives", "compiled": "bench.compiled",
             "http": "bench.http_bench", "sdk": "bench.sdk_bench"}
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 
 from bench.servers import free_port
+from bench.soak_hostile import hostile, probe, probed
 from bench.soak_load import REGISTRY, SEED, Stats, generate, sdk_loop
 from bench.timing import table
 
@@ -90,10 +91,10 @@ class Server:
         return [pid for pid in children if b"spawn_main" in _cmdline(pid)]
 
     def rss_mib(self) -> float:
-        """Resident memory of the server process and its workers, in MiB."""
+        """Resident memory of the server process and every descendant (workers, evaluation processes), in MiB."""
         assert self.proc is not None
         total = 0
-        for pid in [self.proc.pid, *self.workers()]:  # the resource tracker is small and idle: left out
+        for pid in _descendants(self.proc.pid):
             try:
                 with open(f"/proc/{pid}/status", encoding="ascii") as f:
                     total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
@@ -102,8 +103,12 @@ class Server:
         return total / 1024
 
     def evictions(self) -> int:
+        return self.metric("valgrad_registry_evictions_total")
+
+    def metric(self, name: str) -> int:
+        """A metric summed over its labels and the server's workers."""
         text = httpx.get(self.url + "/metrics", timeout=10).text
-        return int(sum(float(v) for v in re.findall(r"^valgrad_registry_evictions_total\S* (\S+)$", text, re.M)))
+        return int(sum(float(v) for v in re.findall(rf"^{re.escape(name)}\S* (\S+)$", text, re.M)))
 
 
 @dataclass
@@ -113,10 +118,25 @@ class Result:
     rss_before: float
     rss_after: float
     evictions: int
+    killed_for_deadline: int
+    health_latencies: list[float]
     respawned: bool
     restart_gap: float
     answers_after_run: bool
     checks: list[tuple[str, bool]]
+
+
+def _descendants(pid: int) -> list[int]:
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children", encoding="ascii") as f:
+                stack += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return out
 
 
 def _cmdline(pid: int) -> bytes:
@@ -134,27 +154,37 @@ def _sleep_until(t: float) -> None:
 def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_tolerance: float = 0.10) -> Result:
     """One soak run (see the module docstring); returns what it measured and which checks passed."""
     env = {"VALGRAD_REGISTRY_MAX_FUNCTIONS": str(REGISTRY), "VALGRAD_ACCESS_LOG": "false",
-           "VALGRAD_MAX_QUEUE": "4", "VALGRAD_RETRY_AFTER_SECONDS": "1"}
+           "VALGRAD_MAX_QUEUE": "4", "VALGRAD_RETRY_AFTER_SECONDS": "1", "VALGRAD_EVAL_TIMEOUT_SECONDS": "2",
+           "VALGRAD_HEADER_TIMEOUT_SECONDS": "2", "VALGRAD_BODY_TIMEOUT_SECONDS": "2"}
     server = Server(free_port(), env)
     server.start()
     stats, stop = Stats(), threading.Event()
     t0 = time.monotonic()
     load = threading.Thread(target=lambda: asyncio.run(generate(server.url, stats, t0 + seconds, connections, seed)))
     sdks = [threading.Thread(target=sdk_loop, args=(server.url, stats, stop, seed + i)) for i in range(SDK_THREADS)]
+    steady_end = t0 + 0.70 * seconds  # the hostile mix and the probe stop before the faults
+    prober = probe(server.url, 0.70 * seconds - 1)
+    attacks = threading.Thread(target=lambda: asyncio.run(hostile(server.url, stats, steady_end)))
     try:
-        for t in [load, *sdks]:
+        for t in [load, attacks, *sdks]:
             t.start()
         _sleep_until(t0 + WARM_UP * seconds)
         rss_before = server.rss_mib()
-        _sleep_until(t0 + 0.70 * seconds)
+        _sleep_until(steady_end)
+        attacks.join()
+        health = probed(prober)
         rss_after, evictions = server.rss_mib(), server.evictions()
+        killed = server.metric('valgrad_eval_workers_ended_total{reason="deadline"}')
         victim = server.workers()[0]
         now = time.monotonic()
         stats.faults.append([now, now + FAULT_GRACE])
         stats.kill_time = now
         os.kill(victim, signal.SIGKILL)
         _sleep_until(t0 + 0.85 * seconds)
-        respawned = len(server.workers()) == 2 and victim not in server.workers()
+        respawn_by = time.monotonic() + 10  # a busy machine may take longer than the run's 15% to start one
+        while not (respawned := len(server.workers()) == 2 and victim not in server.workers()) \
+                and time.monotonic() < respawn_by:
+            time.sleep(0.1)
         window = [time.monotonic(), float("inf")]
         stats.faults.append(window)
         server.stop()
@@ -173,6 +203,8 @@ def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_toleran
     o = stats.outcomes
     checks = [
         ("no 5xx", o["5xx"] == 0),
+        ("every hostile request refused with a 4xx or a 503", o["hostile request not refused"] == 0),
+        ("/healthz answered every probe within 1 s", bool(health) and max(health) < 1.0),
         ("every valid answer numerically right", o["wrong answer"] + o["SDK wrong answer"] == 0),
         ("every invalid request got its problem code", o["wrong problem"] + o["unexpected status"] == 0),
         ("no timeouts (shed load is 503, not waiting)", o["timeout"] == 0),
@@ -185,7 +217,8 @@ def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_toleran
         (f"more functions registered than the registry holds ({REGISTRY})", o["201/200 registered"] > REGISTRY),
         ("the restarted server answers", answers_after_run),
     ]
-    return Result(seconds, stats, rss_before, rss_after, evictions, respawned, restart_gap, answers_after_run, checks)
+    return Result(seconds, stats, rss_before, rss_after, evictions, killed, health, respawned, restart_gap,
+                  answers_after_run, checks)
 
 
 def _pct(values: Sequence[float], q: float) -> str:
@@ -205,6 +238,11 @@ def summary(r: Result) -> str:
         ["server RSS after warm-up / after steady load", f"{r.rss_before:.0f} MiB / {r.rss_after:.0f} MiB "
                                                          f"({(r.rss_after / r.rss_before - 1) * 100:+.1f}%)"],
         ["registry evictions (both workers)", r.evictions],
+        ["valid requests answered (200/201, SDK calls)",
+         sum(v for k, v in o.items() if k.startswith(("200", "201")) or k == "SDK calls completed")],
+        ["evaluation workers killed for deadlines", r.killed_for_deadline],
+        ["/healthz (fresh connection, every 100 ms) p50 / p99 / max",
+         f"{_pct(r.health_latencies, 0.5)} / {_pct(r.health_latencies, 0.99)} / {_pct(r.health_latencies, 1.0)}"],
         ["first valid answer after SIGKILL of a worker",
          "—" if r.stats.first_answer_after_kill is None else f"{r.stats.first_answer_after_kill * 1e3:.0f} ms"],
         ["server restart: down for", f"{r.restart_gap:.1f} s"],

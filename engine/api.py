@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engine import compiled
 from engine.errors import ArgumentError, CotangentError
 from engine.graph import load_function
 from engine.ir import Graph
@@ -108,6 +109,9 @@ class Evaluation:
 
     def run(self) -> tuple[Any, list[Any]]:
         graph, xs, positions = self.graph, self.xs, self.positions
+        runner = compiled.tiered(graph, positions, self.plan, xs) if compiled.enabled() else None
+        if runner is not None and not any(type(x) is Tensor for x in xs):  # a hot plan, compiled and checked
+            return self._finish(*runner.run(xs, self._seeds_for))
         env = xs + _env_tail(graph)
         outputs = graph.outputs
         with np.errstate(all="ignore"):  # NaN and inf are answers here, not warnings in a service's log
@@ -116,10 +120,15 @@ class Evaluation:
             else:
                 forward(graph.nodes, env)
             values = [env[s] for s in outputs]
-            seeds = _seeds(values, outputs, self.dy, graph.output_is_list)
-            grads = backward(self.plan, env, seeds, positions)
-        value = [to_array(v) for v in values] if graph.output_is_list else to_array(values[0])
-        return value, [_finish(g, xs[p], self.zeros) for g, p in zip(grads, positions, strict=True)]
+            grads = backward(self.plan, env, self._seeds_for(values), positions)
+        return self._finish(values, grads)
+
+    def _seeds_for(self, values: list[Any]) -> dict[int, Any]:
+        return _seeds(values, self.graph.outputs, self.dy, self.graph.output_is_list)
+
+    def _finish(self, values: list[Any], grads: list[Any]) -> tuple[Any, list[Any]]:
+        value = [to_array(v) for v in values] if self.graph.output_is_list else to_array(values[0])
+        return value, [_finish(g, self.xs[p], self.zeros) for g, p in zip(grads, self.positions, strict=True)]
 
 
 # -- eager tracing ------------------------------------------------------------------

@@ -101,7 +101,8 @@ RULES: dict[str, Rule] = {
     "subtract": Rule(_expr("{0} - {1}"), _vjps("{g}", "-{g}")),
     "multiply": Rule(_expr("{0} * {1}"), _vjps("{g} * {1}", "{g} * {0}")),
     "divide": Rule(_expr("{0} / {1}"), _vjps("{g} / {1}", "-{g} * {ans} / {1}")),
-    "power": Rule(_expr("{0} ** {1}"), _power_dx),
+    "power": Rule(lambda out, a, k: [f"{out} = {a[0]} * {a[0]}" if k.get("y_is_two") else f"{out} = {a[0]} ** {a[1]}"],
+                  _power_dx),  # NumPy squares for an exponent of 2 (bitwise x * x)
     "negative": Rule(_expr("-{0}"), _vjps("-{g}")),
     "maximum": Rule(_expr("{0} if ({0} >= {1} or {0} != {0}) else {1}"),
                     _vjps("({g} if {0} >= {1} else _c0)", "(_c0 if {0} >= {1} else {g})")),

@@ -89,7 +89,8 @@ LIMITED_CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
 OTHER_MODULES = {"unauthorized": "test_http_auth", "overloaded": "test_http_limits", "not_ready": "below",
                  "bad_request": "test_http_limits", "method_not_allowed": "below", "unknown_function": "functions",
                  "internal_error": "below", "out_of_memory": "below", "tracing_error": "below",
-                 "limit_exceeded": "below"}
+                 "limit_exceeded": "below", "deadline_exceeded": "test_bounds", "request_timeout": "test_bounds",
+                 "invalid_output": "tests/engine/test_derivatives (the derivative routes raise it)"}
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +158,7 @@ class FailingService:
 
 @pytest.mark.parametrize(("exc", "status", "code"), [
     (RuntimeError("secret internals"), 500, "internal_error"),
-    (MemoryError(), 503, "out_of_memory"),
+    (MemoryError(), 422, "out_of_memory"),
     (TracingError("no value in a trace"), 422, "tracing_error"),
     (LimitError("over a limit"), 413, "limit_exceeded"),
 ])

@@ -16,8 +16,8 @@ from app.limits import BodyLimitMiddleware
 from app.service import Service
 
 URL = "/v1/value-and-gradients"
-HEAVY = {"inputs": ["x"], "expression": "sum(matmul(broadcast_to(x, shape=[1500, 1500]), "
-                                        "broadcast_to(x, shape=[1500, 1500])))"}
+HEAVY = {"inputs": ["x"], "expression": "sum(matmul(broadcast_to(x, shape=[1000, 1000]), "
+                                        "broadcast_to(x, shape=[1000, 1000])))"}
 
 
 class GatedService(Service):

@@ -24,8 +24,8 @@ import pytest
 from app_support import ROOT, SEED, LiveServer, TestClient, make_client
 
 import app.service
-from app.errors import PROBLEMS
-from engine.errors import LimitError, TracingError
+from app.errors import PROBLEMS, ServiceError
+from engine.errors import LimitError, OutputTypeError, TracingError
 
 URL = "/v1/value-and-gradients"
 SOURCES = sorted(p for package in ("engine", "app") for p in (Path(ROOT) / package).rglob("*.py"))
@@ -42,6 +42,15 @@ ALLOWED = {
     ("app/memory.py", "ctypes"): "glibc's mallopt at start-up (arenas, trim and mmap thresholds); no request data "
                                  "reaches it",
     ("app/memory.py", "ctypes.CDLL"): "the process's own C library, for those mallopt calls",
+    ("engine/compiled/cache.py", "exec"): "the compiled tier's generated kernel source: only registry rule "
+                                          "templates, slot numbers and repr(float) constants reach it, never client "
+                                          "text (tests/engine/compiled: test_generated_source_holds_no_client_text)",
+    ("engine/compiled/cache.py", "compile"): "the same generated kernel source, compiled before exec",
+    ("engine/compiled/cache.py", "importlib"): "loads a generated kernel module back from the on-disk kernel cache",
+    ("engine/compiled/__init__.py", "importlib"): "importlib.util.find_spec: is numba installed (nothing is loaded)",
+    ("app/pool.py", "multiprocessing"): "the evaluation worker processes (forkserver) and their shared-memory "
+                                        "regions; nothing is pickled across them: jobs and answers are JSON "
+                                        "headers and raw float bytes (app/transfer.py)",
 }
 
 
@@ -215,6 +224,9 @@ def _failures() -> list[tuple[str, dict[str, Any], Callable[..., Any] | None, st
         ("internal_error", one, _raise(KeyError(f"{ROOT}/app/service.py")), "open"),
         ("internal_error", one, _raise(ZeroDivisionError()), "open"),
         ("out_of_memory", one, _raise(MemoryError(SECRET)), "open"),
+        ("deadline_exceeded", one, _raise(ServiceError("past the deadline", code="deadline_exceeded")), "open"),
+        ("invalid_output", one, _raise(OutputTypeError("output 0 is bool: it has no derivative")), "open"),
+        ("request_timeout", one, _raise(ServiceError("the body came too slowly", code="request_timeout")), "open"),
         ("overloaded", one, None, "busy"),
         ("not_ready", {"method": "GET", "path": "/readyz"}, None, "unstarted"),
     ]
