@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.registry import Op
 
-__all__ = ["Graph", "Input", "Node"]
+__all__ = ["Abstract", "Graph", "Input", "Node"]
 
 FLOAT_DTYPES = ("float64", "float32")
 
@@ -31,6 +31,14 @@ class Node(NamedTuple):
     out: int
     attrs: Mapping[str, Any]
     id: str
+
+
+@dataclass(frozen=True)
+class Abstract:
+    """A value known by shape and dtype only, as a symbolic trace with a signature holds it (jax.ShapeDtypeStruct)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
 
 
 @dataclass(frozen=True)

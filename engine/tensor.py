@@ -19,7 +19,7 @@ import numpy as np
 import engine.ops  # noqa: F401 - registers the op set
 from engine.dispatch import call_function, call_method, ufunc_op
 from engine.errors import TracingError
-from engine.ir import Node
+from engine.ir import Abstract, Node
 from engine.ops.subscript import subscript
 from engine.pyops import PYTHON_OPERATORS
 from engine.registry import OPS, Op, lookup, shape_of
@@ -69,12 +69,32 @@ def apply(op: Op, args: Sequence[Any], kwargs: Mapping[str, Any] = EMPTY,
             slots.append(tape.new_slot(a))
         raw.append(a)
     if tape.symbolic:
-        value = None
+        value = _abstract(op, raw, kwargs)
     elif nested:
         value = apply(op, raw, kwargs, attrs)
     else:
         value = op.forward(*raw, **kwargs)
     return Tensor(tape, tape.record(op, tuple(slots), kwargs, attrs, value), value)
+
+
+def _abstract(op: Op, raw: Sequence[Any], kwargs: Mapping[str, Any]) -> Abstract | None:
+    """The shape and dtype of a symbolic result, from the op's static rule: ``x.shape`` works while tracing a
+    signature (as under jax.jit), and shape errors surface at the line that makes them. None where an input's
+    shape is unknown (a trace without a signature)."""
+    shapes = []
+    dtypes = []
+    for v in raw:
+        if v is None:
+            return None
+        if isinstance(v, Abstract):
+            shapes.append(v.shape)
+            dtypes.append(v.dtype)
+        else:
+            shapes.append(np.shape(v))
+            if type(v) is not float and type(v) is not int:  # Python numbers are weakly typed (NEP 50)
+                dtypes.append(np.asarray(v).dtype)
+    floats = [d for d in dtypes if d.kind == "f"]
+    return Abstract(tuple(op.shape(*shapes, **kwargs)), np.result_type(*floats) if floats else np.dtype(np.float64))
 
 
 def _is_complex(a: Any) -> bool:
@@ -173,6 +193,8 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        if type(self._value) is Abstract:
+            return self._value.shape
         return shape_of(self._concrete("the shape"))
 
     @property
@@ -185,6 +207,8 @@ class Tensor:
 
     @property
     def dtype(self) -> np.dtype[Any]:
+        if type(self._value) is Abstract:
+            return self._value.dtype
         return np.asarray(self._concrete("the dtype")).dtype if not isinstance(
             self._value, Tensor) else self._value.dtype
 
@@ -252,7 +276,7 @@ class Tensor:
         if dtype is not None and np.dtype(dtype) != object:
             raise self._leave(f"converting to a NumPy {np.dtype(dtype)} array (np.asarray(x, dtype), np.float64(x), "
                               "np.mean of a list of traced values: write np.mean(np.stack([a, b])))")
-        if self._tape.symbolic or self.shape:
+        if (self._tape.symbolic and type(self._value) is not Abstract) or self.shape:
             # NumPy would hold the tensor as one number; without a known shape (symbolic) or for an array
             # that would silently change what np.sum and friends compute.
             raise TypeError(

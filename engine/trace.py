@@ -8,13 +8,14 @@ appends a node; Python control flow on values raises ``TracingError``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from engine.errors import TracingError
+from engine.ir import Abstract, Input
 from engine.params import positional_names
 from engine.tape import Tape
 from engine.tape_json import tape_to_json
@@ -40,11 +41,20 @@ class Traced:
         return [i if isinstance(i, str) else i["name"] for i in self.graph["inputs"]]
 
 
-def trace(f: Callable[..., Any], n_args: int) -> Traced:
-    """Record ``f`` called with ``n_args`` symbolic arguments."""
+def trace(f: Callable[..., Any], n_args: int, signature: Sequence[tuple[Sequence[int], Any]] | None = None) -> Traced:
+    """Record ``f`` called with ``n_args`` symbolic arguments.
+
+    With a ``signature`` (each argument's shape and dtype) the trace is specific to it, as ``jax.jit``'s:
+    ``x.shape``, ``len(x)`` and ``x.dtype`` work inside ``f``, and the graph declares those inputs, so the
+    service refuses arguments of another signature. Without one the graph is shape-polymorphic.
+    """
     names = input_names(positional_names(f) or [], n_args)
     tape = Tape(symbolic=True)
-    xs = [Tensor(tape, tape.new_slot(None), None) for _ in range(n_args)]
+    avals = [None] * n_args if signature is None else [Abstract(tuple(int(n) for n in s), np.dtype(d))
+                                                        for s, d in signature]
+    if len(avals) != n_args:
+        raise ValueError(f"signature has {len(avals)} entries for {n_args} arguments")
+    xs = [Tensor(tape, tape.new_slot(None), a) for a in avals]
     out = f(*xs)
     if out is None:
         raise ValueError("Cannot differentiate a function that returns None; "
@@ -55,7 +65,9 @@ def trace(f: Callable[..., Any], n_args: int) -> Traced:
     for leaf in leaves:
         # An output that does not depend on the inputs is a constant of the graph (as eagerly: no gradient).
         slots.append(leaf._slot if isinstance(leaf, Tensor) and leaf._tape is tape else tape.new_slot(leaf))
-    graph = tape_to_graph(tape, names, slots, structured)
+    inputs = names if signature is None else [
+        Input(n, a.dtype.name, a.shape) for n, a in zip(names, avals, strict=True) if a is not None]
+    graph = tape_to_graph(tape, inputs, slots, structured)
     return Traced(graph, structured, rebuild, len(leaves))
 
 
@@ -74,7 +86,7 @@ def input_names(names: list[str], n_args: int) -> list[str]:
     return out
 
 
-def tape_to_graph(tape: Tape, names: list[str], outputs: list[int], as_list: bool) -> dict[str, Any]:
+def tape_to_graph(tape: Tape, names: Sequence[str | Input], outputs: list[int], as_list: bool) -> dict[str, Any]:
     """Serialise a symbolic tape (inputs are its first ``len(names)`` slots) to the JSON graph format."""
     produced = {node.out for node in tape.nodes}
     constants: dict[int, Any] = {}

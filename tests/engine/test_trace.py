@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import TracingError, load_function, trace, value_and_gradients, value_and_gradients_function
+from engine import ShapeError, TracingError, load_function, trace, value_and_gradients, value_and_gradients_function
 from engine.trace import input_names
 
 RNG = np.random.default_rng(3)
@@ -156,3 +156,24 @@ def test_capturing_a_value_of_an_enclosing_gradient_is_refused() -> None:
 def test_non_numeric_constants_are_refused() -> None:
     with pytest.raises(TracingError, match="dtype"):
         trace(lambda x: [x, "text"], 1)
+
+
+def test_a_signature_trace_knows_shapes_and_dtypes_as_jax_jit_does() -> None:
+    seen: dict[str, Any] = {}
+
+    def f(x: Any, w: Any) -> Any:
+        seen.update(shape=x.shape, ndim=x.ndim, len=len(x), dtype=w.dtype, out=(x @ w).shape)
+        return np.sum(np.tanh(x @ w)) / x.shape[0]
+
+    traced = trace(f, 2, [((4, 3), "float64"), ((3, 2), "float32")])
+    assert seen == {"shape": (4, 3), "ndim": 2, "len": 4, "dtype": np.float32, "out": (4, 2)}
+    assert traced.graph["inputs"] == [{"name": "x", "dtype": "float64", "shape": [4, 3]},
+                                      {"name": "w", "dtype": "float32", "shape": [3, 2]}]
+
+
+def test_a_signature_trace_records_lists_of_scalars_and_refuses_mismatched_shapes_early() -> None:
+    traced = trace(lambda a, b: np.sum(np.array([a, b * a]) ** 2), 2, [((), "float64"), ((), "float64")])
+    value, _ = value_and_gradients(load_function(traced.graph), [1.5, 2.0])
+    assert float(value) == pytest.approx(1.5 ** 2 + 3.0 ** 2)
+    with pytest.raises(ShapeError, match="matmul"):
+        trace(lambda x: x @ x, 1, [((2, 3), "float64")])
