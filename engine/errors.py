@@ -62,13 +62,25 @@ class EngineError(Exception):
 
     def __init__(self, message: str, pointer: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
-        self.pointer = pointer
+        self._message = message
+        self._pointer = pointer
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @property
+    def pointer(self) -> str | None:
+        """Where the error is (RFC 6901), relative to what the raiser was given; anchored by ``at``."""
+        return self._pointer
 
     def at(self, prefix: str) -> EngineError:
-        """Re-anchor the pointer under ``prefix`` (e.g. ``/function``) and return self."""
-        self.pointer = prefix + (self.pointer or "")
-        return self
+        """The same error anchored under ``prefix`` (``/function`` + ``/nodes/3``): a new value, never a patch."""
+        return self.placed(prefix + (self._pointer or ""))
+
+    def placed(self, pointer: str | None) -> EngineError:
+        """The same error at ``pointer`` instead (a text function's ``/expression`` for its generated nodes)."""
+        return type(self)(self._message, pointer)
 
     def __str__(self) -> str:
         return f"{self.message} (at {self.pointer})" if self.pointer else self.message

@@ -19,8 +19,9 @@ import ast
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
+from engine.builder import GraphBuilder, check_header, input_slots, parse_inputs
 from engine.codec import decode_constant
 from engine.errors import (
     ArityError,
@@ -31,13 +32,12 @@ from engine.errors import (
     TooLargeError,
     join_pointer,
 )
-from engine.graph import NEWEST_OPSET, VERSION, parse_inputs
+from engine.ir import NEWEST_OPSET, VERSION, Graph, Input, fresh_prefix
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.pyops import PYTHON_OPERATORS
 from engine.registry import ALIASES, OPS, Op, lookup
-from engine.tape_json import fresh_prefix
 
-__all__ = ["parse_expression"]
+__all__ = ["load_expression", "parse_expression"]
 
 _SYMBOL: dict[type[ast.AST], str] = {
     ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not",
@@ -195,16 +195,29 @@ def _subscripts_first(op: Op, node: ast.Call) -> bool:
     return "subscripts" in op.attr_index and isinstance(first, ast.Constant) and isinstance(first.value, str)
 
 
+class _Emitted(NamedTuple):
+    """One translated node, checked: its op, arguments (ids or literal constants), attributes as written,
+    their binding, and the expression it came from (``/expression`` or ``/expression/k``)."""
+
+    nid: str
+    op: Op
+    args: list[Any]
+    attrs: dict[str, Any] | None
+    bound: tuple[dict[str, Any], dict[str, Any]]
+    pointer: str
+
+
 class _Translator:
-    """Turns expression trees into graph nodes (dicts), one node per operator, in post-order."""
+    """Turns expression trees into checked graph nodes, one per operator, in post-order."""
 
     def __init__(self, names: list[str], limits: Limits) -> None:
         self.names = set(names)
         self.limits = limits
         self.prefix = fresh_prefix(names, "t")
-        self.nodes: list[dict[str, Any]] = []
+        self.nodes: list[_Emitted] = []
         self.ops: dict[str, Op] = {}
         self.operators = _operators()
+        self.pointer = "/expression"
 
     def emit(self, op: str, args: list[Any], attrs: dict[str, Any] | None, node: ast.AST) -> str:
         found = self.op(op, node)
@@ -213,11 +226,13 @@ class _Translator:
             hint = f"; pass {', '.join(a.name for a in found.attrs)} as keywords" if found.attrs else ""
             raise _UnplacedError(ArityError, msg + hint, node)
         try:
-            found.bind(attrs or {})
+            bound = found.bind(attrs or {})
         except AttrError as e:
             raise _UnplacedError(AttrError, e.message, node) from None
+        if len(self.nodes) >= self.limits.max_nodes:
+            raise _UnplacedError(TooLargeError, f"the expression makes more than {self.limits.max_nodes} nodes", node)
         nid = f"{self.prefix}{len(self.nodes)}"
-        self.nodes.append({"id": nid, "op": found.name, "args": args, **({"attrs": attrs} if attrs else {})})
+        self.nodes.append(_Emitted(nid, found, args, attrs, bound, self.pointer))
         return nid
 
     def op(self, name: str, node: ast.AST) -> Op:
@@ -401,15 +416,15 @@ def _parse_one(text: Any, pointer: str, tr: _Translator) -> str:
         raise f.cls(f.message + _column(src, f.node), pointer) from None
 
 
-def parse_expression(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """A text function ``{"inputs", "expression": str | [str, ...]}`` as a JSON graph dict."""
+def _translate(obj: Any, limits: Limits) -> tuple[list[Input], _Translator, list[str], bool]:
+    """Inputs, the translated nodes, the output ids and whether the outputs are a list."""
     if not isinstance(obj, Mapping):
         raise GraphError('a text function is an object {"inputs": [...], "expression": "..."}', "")
     for key in obj:
         if key not in ("inputs", "expression", "version", "opset"):
             raise GraphError(f"unknown key {str(key)[:40]!r} in a text function "
                              "(allowed: inputs, expression, version, opset)", join_pointer(str(key)))
-    names = [i.name for i in parse_inputs(obj.get("inputs"), limits)]
+    inputs = parse_inputs(obj.get("inputs"), limits)
     expression = obj.get("expression")
     texts = expression if isinstance(expression, list) else [expression]
     if not texts:
@@ -418,11 +433,35 @@ def parse_expression(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, 
     if total > limits.max_expression_length:
         raise TooLargeError(f"expression has {total} characters; the limit is {limits.max_expression_length}",
                             "/expression")
-    tr = _Translator(names, limits)
-    outputs: list[Any] = []
+    tr = _Translator([i.name for i in inputs], limits)
+    outputs: list[str] = []
     for k, text in enumerate(texts):
-        pointer = f"/expression/{k}" if isinstance(expression, list) else "/expression"
-        outputs.append(_parse_one(text, pointer, tr))
+        tr.pointer = f"/expression/{k}" if isinstance(expression, list) else "/expression"
+        outputs.append(_parse_one(text, tr.pointer, tr))
+    return inputs, tr, outputs, isinstance(expression, list)
+
+
+def parse_expression(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """A text function ``{"inputs", "expression": str | [str, ...]}`` as the JSON graph it means (ids, attrs as
+    written): for reading and tooling. Evaluation loads it directly with ``load_expression``."""
+    _, tr, outputs, as_list = _translate(obj, limits)
+    nodes = [{"id": n.nid, "op": n.op.name, "args": n.args, **({"attrs": n.attrs} if n.attrs else {})}
+             for n in tr.nodes]
     return {"version": obj.get("version", VERSION), "opset": obj.get("opset", NEWEST_OPSET),
-            "inputs": obj.get("inputs"), "nodes": tr.nodes,
-            "outputs": outputs if isinstance(expression, list) else outputs[0]}
+            "inputs": obj.get("inputs"), "nodes": nodes, "outputs": outputs if as_list else outputs[0]}
+
+
+def load_expression(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> Graph:
+    """A text function as a ``Graph``: translated and checked once, then built as a JSON graph is."""
+    declared = check_header(obj) if isinstance(obj, Mapping) else NEWEST_OPSET
+    inputs, tr, outputs, as_list = _translate(obj, limits)
+    n_constants = sum(1 for n in tr.nodes for a in n.args if type(a) is not str)
+    builder = GraphBuilder(inputs, n_constants, limits)
+    slots = input_slots(inputs)
+    for n in tr.nodes:
+        args = tuple(slots[a] if type(a) is str else builder.constant(a, n.pointer) for a in n.args)
+        slots[n.nid] = builder.node(n.op, args, n.bound, n.nid)
+    try:
+        return builder.build([slots[o] for o in outputs], as_list, declared)
+    except GraphError as e:  # an op newer than the declared opset: the text, not a generated node, is at fault
+        raise e.placed("/expression") from None

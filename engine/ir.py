@@ -9,7 +9,7 @@ with slots allocated as values appear. ``tape.backward`` runs on either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -17,9 +17,20 @@ import numpy as np
 
 from engine.registry import Op
 
-__all__ = ["Abstract", "Graph", "Input", "Node"]
+__all__ = ["FLOAT_DTYPES", "NEWEST_OPSET", "OPSETS", "VERSION", "Abstract", "Graph", "Input", "Node", "fresh_prefix"]
 
 FLOAT_DTYPES = ("float64", "float32")
+VERSION = 1  # of the JSON envelope
+OPSETS = (1, 2)  # an op's meaning never changes within an opset (ONNX's rule)
+NEWEST_OPSET = OPSETS[-1]
+
+
+def fresh_prefix(names: Sequence[str], base: str) -> str:
+    """An id prefix such that ``prefix + digits`` never equals one of ``names`` (generated node ids)."""
+    prefix = base
+    while any(n.startswith(prefix) and n[len(prefix):].isdigit() for n in names):
+        prefix = "_" + prefix
+    return prefix
 
 
 class Node(NamedTuple):

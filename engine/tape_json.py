@@ -7,18 +7,9 @@ from typing import Any
 
 from engine.codec import encode_constant
 from engine.errors import GraphError
-from engine.graph import NEWEST_OPSET, VERSION
-from engine.ir import Input, Node
+from engine.ir import NEWEST_OPSET, VERSION, Input, Node, fresh_prefix
 
-__all__ = ["fresh_prefix", "tape_to_json"]
-
-
-def fresh_prefix(names: Sequence[str], base: str) -> str:
-    """An id prefix such that ``prefix + digits`` never equals one of ``names``."""
-    prefix = base
-    while any(n.startswith(prefix) and n[len(prefix):].isdigit() for n in names):
-        prefix = "_" + prefix
-    return prefix
+__all__ = ["tape_to_json"]
 
 
 def tape_to_json(inputs: Sequence[Input | str], nodes: Sequence[Node], constants: Mapping[int, Any],

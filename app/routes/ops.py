@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from app.openapi import responses
 from app.wire import JSONBytes, dumps
-from engine.graph import NEWEST_OPSET
+from engine.ir import NEWEST_OPSET
 from engine.registry import ALIASES, OPS, REQUIRED, Op
 
 router = APIRouter(tags=["ops"])

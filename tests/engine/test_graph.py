@@ -13,7 +13,7 @@ from engine_support import SEED_GRAPH as SEED
 
 from engine.codec import encode_tensor
 from engine.errors import ArityError, AttrError, GraphError, ReferenceError_, TooLargeError, UnknownOpError
-from engine.graph import canonical_json, load_function, parse_graph, to_json
+from engine.graph import load_function, parse_graph, to_json
 from engine.ir import Graph, Input
 from engine.limits import Limits
 from engine.registry import OPS
@@ -110,7 +110,7 @@ def test_defaults_are_filled_in_the_canonical_form() -> None:
     full = parse_graph({"inputs": ["x"], "nodes": [{"id": "s", "op": "sum", "args": ["x"],
                                                     "attrs": {"axis": None, "keepdims": False}}], "outputs": "s"})
     assert bare.id == full.id
-    assert canonical_json(bare)["nodes"][0]["attrs"] == {"axis": None, "keepdims": False}
+    assert to_json(bare)["nodes"][0]["attrs"] == {"axis": None, "keepdims": False}
 
 
 def test_canonical_bytes_are_sorted_compact_json_and_hash_to_the_id() -> None:
@@ -121,7 +121,7 @@ def test_canonical_bytes_are_sorted_compact_json_and_hash_to_the_id() -> None:
         {"id": "b", "op": "mul", "args": ["a", [[1, 2], [3, 4]]]},
         {"id": "c", "op": "sub", "args": ["b", -0.0]},
     ], "outputs": ["c", "a"]})
-    doc = canonical_json(g)
+    doc = to_json(g)
     assert json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode() == g.canonical
     assert g.id == "sha256:" + hashlib.sha256(g.canonical).hexdigest()
     assert doc["inputs"] == [{"name": "x", "dtype": None, "shape": None}]
