@@ -11,6 +11,7 @@ estimate, for callers that choose where to run the work.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -56,7 +57,11 @@ def value_and_gradients_function(
         if kwargs:
             raise ValueError("Functions to be differentiated cannot receive keyword arguments.")
         positions = resolve_params(params, names, len(args))
-        return _eager(f, args, positions, dy, zeros)
+        with warnings.catch_warnings(record=True) as caught:  # NumPy's warnings, told at the caller's line
+            warnings.simplefilter("always")
+            result = _eager(f, args, positions, dy, zeros)
+        retell(caught)
+        return result
 
     decorated.__doc__ = f"Value and gradients of {getattr(f, '__name__', 'f')}."
     return decorated
@@ -107,14 +112,16 @@ class Evaluation:
     dy: Any
     zeros: bool  # unconnected gradients as zeros rather than None
 
-    def run(self) -> tuple[Any, list[Any]]:
+    def run(self, numpy_errors: str = "ignore") -> tuple[Any, list[Any]]:
+        """Value and gradients. ``numpy_errors`` is the caller's ``np.errstate`` policy for the NumPy calls:
+        NaN and inf are answers here, so by default they warn no one ("warn" or "raise" as the caller likes)."""
         graph, xs, positions = self.graph, self.xs, self.positions
         runner = compiled.tiered(graph, positions, self.plan, xs) if compiled.enabled() else None
         if runner is not None and not any(type(x) is Tensor for x in xs):  # a hot plan, compiled and checked
             return self._finish(*runner.run(xs, self._seeds_for))
         env = xs + _env_tail(graph)
         outputs = graph.outputs
-        with np.errstate(all="ignore"):  # NaN and inf are answers here, not warnings in a service's log
+        with np.errstate(all=numpy_errors):
             if any(type(x) is Tensor for x in xs):  # inside an enclosing gradient (higher order)
                 forward_traced(graph.nodes, env)
             else:
@@ -129,6 +136,12 @@ class Evaluation:
     def _finish(self, values: list[Any], grads: list[Any]) -> tuple[Any, list[Any]]:
         value = [to_array(v) for v in values] if self.graph.output_is_list else to_array(values[0])
         return value, [_finish(g, self.xs[p], self.zeros) for g, p in zip(grads, self.positions, strict=True)]
+
+
+def retell(caught: Sequence[warnings.WarningMessage], stacklevel: int = 3) -> None:
+    """Warn again, once per distinct message, from the user's call (``g(x)``) rather than from engine files."""
+    for message, category in dict.fromkeys((str(w.message), w.category) for w in caught):
+        warnings.warn(message, category, stacklevel=stacklevel)
 
 
 # -- eager tracing ------------------------------------------------------------------

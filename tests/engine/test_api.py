@@ -461,3 +461,23 @@ def test_check_grads_reports_a_gradient_that_differs_from_central_differences(fu
 
     with pytest.raises(AssertionError, match="argument 0"):
         check_grads(function, [0.0])
+
+
+def test_numpy_warnings_point_at_the_callers_line_once_each() -> None:
+    import warnings
+
+    g = value_and_gradients_function(lambda x: np.log(x) * np.sqrt(x))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g(np.array([-1.0, 0.0, 2.0]))
+    assert caught and all(w.filename == __file__ for w in caught)
+    assert len({str(w.message) for w in caught}) == len(caught)
+
+
+def test_the_numpy_error_policy_of_a_graph_evaluation_is_the_callers() -> None:
+    from engine.api import prepare
+
+    evaluation = prepare({"inputs": ["x"], "expression": "log(x)"}, [0.0])
+    assert float(evaluation.run()[0]) == -np.inf  # NaN and inf are answers by default
+    with pytest.raises(FloatingPointError):
+        prepare({"inputs": ["x"], "expression": "log(x)"}, [0.0]).run(numpy_errors="raise")
