@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine import compiled
+import engine.compiled as compiled
 from engine.errors import ArgumentError, CotangentError
 from engine.graph import load_function
 from engine.ir import Graph
@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 Unconnected = Literal["none", "zero"]
+NumpyErrors = Literal["ignore", "warn", "raise"]
 _CACHE_SIZE = 64  # plans and static checks memoised per graph
 
 
@@ -112,7 +113,7 @@ class Evaluation:
     dy: Any
     zeros: bool  # unconnected gradients as zeros rather than None
 
-    def run(self, numpy_errors: str = "ignore") -> tuple[Any, list[Any]]:
+    def run(self, numpy_errors: NumpyErrors = "ignore") -> tuple[Any, list[Any]]:
         """Value and gradients. ``numpy_errors`` is the caller's ``np.errstate`` policy for the NumPy calls:
         NaN and inf are answers here, so by default they warn no one ("warn" or "raise" as the caller likes)."""
         graph, xs, positions = self.graph, self.xs, self.positions

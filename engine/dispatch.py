@@ -9,17 +9,19 @@ the function, so a user never gets a silently untraced result.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from engine.errors import AttrError
 from engine.ops.keywords import KEYWORDS, REDUCTIONS, reduce_with_keywords
+from engine.ops.subscript import take_by_tensor
 from engine.registry import OPS, Op
 
 __all__ = ["call_function", "call_method", "ufunc_op"]
 
+CallOp = Callable[..., Any]  # engine.tensor.call_op, handed in: this module never imports the tensor
 _UFUNCS: dict[Any, Op] = {}
 _FUNCS: dict[Any, list[Op]] = {}  # a function several ops share is tried in registration order (np.clip)
 _NAMED: dict[str, Op] = {}  # "scipy.special.erf": ufuncs of libraries the engine never imports itself
@@ -122,12 +124,10 @@ def _split(op: Op, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) ->
     return inputs, attrs
 
 
-def call_function(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    """Route a NumPy function called on a ``Tensor`` to its op."""
-    from engine.tensor import Tensor
-
+def call_function(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], call_op: CallOp) -> Any:
+    """Route a NumPy function called on a ``Tensor`` to its op, applied with ``call_op`` (the tensor's)."""
     if func is np.shape:
-        return args[0].shape if isinstance(args[0], Tensor) else np.shape(args[0])
+        return args[0].shape if hasattr(args[0], "_tape") else np.shape(args[0])
     if func is np.ndim:
         return len(np.shape(args[0]))
     _tables()
@@ -135,29 +135,25 @@ def call_function(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
     if ops is None:
         raise _unsupported(_name(func))
     if not KEYWORDS.isdisjoint(kwargs) and ops[0].name in REDUCTIONS:  # np.sum(x, where=mask)
-        return reduce_with_keywords(ops[0].name, *args, **kwargs)
-    if func is np.take and _traced(args[1:2] or [kwargs.get("indices")]):
-        from engine.ops.subscript import take_by_tensor  # positions known at run time (argmax): gather
-
-        return take_by_tensor(*args, **kwargs)
+        return reduce_with_keywords(call_op, ops[0].name, *args, **kwargs)
+    if func is np.take and _traced(args[1:2] or [kwargs.get("indices")]):  # positions known at run time: gather
+        return take_by_tensor(call_op, *args, **kwargs)
     for op in ops[:-1]:  # np.clip(x, 0, 1) is clip; np.clip(x, lo_array, hi_array) is clip_by_value
         try:
             inputs, attrs = _split(op, _name(func), args, kwargs)
             op.bind(attrs)
         except (TypeError, AttrError):
             continue
-        return _call(op, inputs, attrs)
+        return _call(op, inputs, attrs, call_op)
     inputs, attrs = _split(ops[-1], _name(func), args, kwargs)
-    return _call(ops[-1], inputs, attrs)
+    return _call(ops[-1], inputs, attrs, call_op)
 
 
 def _traced(values: Sequence[Any]) -> bool:
     return any(hasattr(v, "_tape") for v in values)
 
 
-def _call(op: Op, inputs: list[Any], attrs: dict[str, Any]) -> Any:
-    from engine.tensor import call_op
-
+def _call(op: Op, inputs: list[Any], attrs: dict[str, Any], call_op: CallOp) -> Any:
     if op.results == 1 or "output" in attrs:
         return call_op(op.name, *inputs, **attrs)
     # A function with several results (linalg.eigh): one node per result, as NumPy's tuple; NumPy gives a
@@ -168,12 +164,11 @@ def _call(op: Op, inputs: list[Any], attrs: dict[str, Any]) -> Any:
     return tuple(call_op(op.name, *inputs, **attrs, output=k) for k in range(n))
 
 
-def call_method(op: Op, name: str, x: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+def call_method(op: Op, name: str, x: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
+                call_op: CallOp) -> Any:
     """``x.name(*args, **kwargs)`` for an ndarray method the registry lists (``defop(..., methods=...)``)."""
-    from engine.tensor import call_op
-
     if not KEYWORDS.isdisjoint(kwargs) and op.name in REDUCTIONS:  # x.sum(where=mask)
-        return reduce_with_keywords(op.name, x, *args, **kwargs)
+        return reduce_with_keywords(call_op, op.name, x, *args, **kwargs)
     if op.pack_args and len(args) > 1:  # x.reshape(2, 3) == x.reshape((2, 3))
         args = (list(args),)
     inputs, attrs = _split(op, f"ndarray.{name}", (x, *args), kwargs)

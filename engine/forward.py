@@ -25,40 +25,19 @@ enclosing trace is differentiable again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from engine import shapes
+import engine.shapes as shapes
 from engine.ir import Node
+from engine.jvps import JVP_RULES, JVPRule, full
 from engine.registry import Op, shape_of, unbroadcast
 from engine.tape import Tape, backward, make_plan
 from engine.tensor import Tensor, concrete
 
-__all__ = ["JVP_RULES", "JVPRule", "align", "defjvp", "full", "sweep"]
-
-JVPRule = Callable[..., Any]  # rule(ts, ans, *xs, **kwargs) -> batched tangent of ans, or None (zero)
-JVP_RULES: dict[str, JVPRule] = {}
-
-
-def defjvp(name: str, rule: JVPRule) -> None:
-    """Register the batch-aware JVP rule of op ``name``: ``rule(ts, ans, *xs, **kwargs)``, ``ts[i]`` None if zero."""
-    JVP_RULES[name] = rule
-
-
-def align(t: Any, ndim: int) -> Any:
-    """A batched tangent with size-1 axes inserted after the batch axis so it has rank ``1 + ndim``."""
-    shape = shape_of(t)
-    missing = ndim + 1 - len(shape)
-    return t if missing <= 0 else np.reshape(t, (shape[0],) + (1,) * missing + tuple(shape[1:]))
-
-
-def full(t: Any, value_shape: Sequence[int]) -> Any:
-    """A batched tangent broadcast to its full size (a view), for rules that move axes around."""
-    target = (shape_of(t)[0], *value_shape)
-    return t if shape_of(t) == target else np.broadcast_to(align(t, len(value_shape)), target)
-
+__all__ = ["sweep"]
 
 def sweep(nodes: Sequence[Node], values: Sequence[Any], seeds: Mapping[int, Any],
           keep: Iterable[int]) -> dict[int, Any]:
@@ -90,10 +69,16 @@ def sweep(nodes: Sequence[Node], values: Sequence[Any], seeds: Mapping[int, Any]
 def _rule(op: Op) -> JVPRule:
     rule = JVP_RULES.get(op.name)
     if rule is not None:
-        return rule
+        return lambda ts, ans, *xs, **kw: _or_transposed(rule, op, ts, ans, xs, kw)
     if op.shape is shapes.same or op.shape is shapes.broadcast:
         return lambda ts, ans, *xs, **kw: _elementwise(op, ts, ans, xs, kw)
     return lambda ts, ans, *xs, **kw: _transposed(op, ts, ans, xs, kw)
+
+
+def _or_transposed(rule: JVPRule, op: Op, ts: list[Any], ans: Any, xs: Sequence[Any], kw: Mapping[str, Any]) -> Any:
+    """A table rule, or the general one where the rule declines a case (``NotImplemented``)."""
+    t = rule(ts, ans, *xs, **kw)
+    return _transposed(op, ts, ans, xs, kw) if t is NotImplemented else t
 
 
 def _add(total: Any, t: Any) -> Any:
@@ -145,6 +130,3 @@ def _transposed(op: Op, ts: list[Any], ans: Any, xs: Sequence[Any], kw: Mapping[
             out.append(np.zeros(out_shape, dtype) if r is None else np.broadcast_to(r, out_shape))
         total = _add(total, np.stack(out))
     return total
-
-
-import engine.jvps  # noqa: E402, F401 - fills JVP_RULES; imported last because it imports this module

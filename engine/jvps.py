@@ -4,22 +4,43 @@ A rule gets ``ts`` (one batched tangent or None per input), the node's value
 and inputs (unbatched) and its attributes; it returns the output's batched
 tangent (rank ``1 + ndim``, possibly broadcastable) or None. Axis attributes
 shift by one for the batch axis (negative ones count from the end and stay).
-Ops without a rule here fall back to ``engine.forward`` (their VJP, elementwise
+A rule may return ``NotImplemented`` for a case it leaves to the general rule. Ops without a rule
+here fall back to ``engine.forward`` (their VJP, elementwise
 or transposed), which is correct for every op but slower.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from engine.forward import align, defjvp, full
 from engine.registry import shape_of
 from engine.shapes import normalize_axis
 
-__all__: list[str] = []
+__all__ = ["JVP_RULES", "JVPRule", "align", "defjvp", "full"]
+
+JVPRule = Callable[..., Any]  # rule(ts, ans, *xs, **kwargs) -> batched tangent of ans, or None (zero)
+JVP_RULES: dict[str, JVPRule] = {}
+
+
+def defjvp(name: str, rule: JVPRule) -> None:
+    """Register the batch-aware JVP rule of op ``name``: ``rule(ts, ans, *xs, **kwargs)``, ``ts[i]`` None if zero."""
+    JVP_RULES[name] = rule
+
+
+def align(t: Any, ndim: int) -> Any:
+    """A batched tangent with size-1 axes inserted after the batch axis so it has rank ``1 + ndim``."""
+    shape = shape_of(t)
+    missing = ndim + 1 - len(shape)
+    return t if missing <= 0 else np.reshape(t, (shape[0],) + (1,) * missing + tuple(shape[1:]))
+
+
+def full(t: Any, value_shape: Sequence[int]) -> Any:
+    """A batched tangent broadcast to its full size (a view), for rules that move axes around."""
+    target = (shape_of(t)[0], *value_shape)
+    return t if shape_of(t) == target else np.broadcast_to(align(t, len(value_shape)), target)
 
 
 def _nd(x: Any) -> int:
@@ -150,10 +171,7 @@ def _dot(ts: list[Any], ans: Any, a: Any, b: Any) -> Any:
         return _multiply(ts, ans, a, b)
     if _nd(b) <= 2:  # np.dot is matmul here
         return _matmul(ts, ans, a, b)
-    from engine.forward import _transposed  # N-D dot sums over b's second-to-last axis: rare
-    from engine.registry import lookup
-
-    return _transposed(lookup("dot"), ts, ans, (a, b), {})
+    return NotImplemented  # N-D dot sums over b's second-to-last axis: rare, left to the general rule
 
 
 defjvp("matmul", _matmul)

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from engine.api import to_array
-from engine.forward import full, sweep
+from engine.forward import sweep
+from engine.jvps import full
 from engine.registry import shape_of, size_of
 from engine.tape import Tape, backward, make_plan
 from engine.targets import Recording, Target, as_block, check_outputs, check_vectors, distinct

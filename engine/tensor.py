@@ -296,14 +296,14 @@ class Tensor:
         return apply(ufunc_op(ufunc, method, kwargs), inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        return call_function(func, args, kwargs)
+        return call_function(func, args, kwargs, call_op)
 
     # -- operators ------------------------------------------------------------
     def __pos__(self) -> Tensor:
         return self
 
     def __getitem__(self, index: Any) -> Any:
-        return subscript(self, index)
+        return subscript(call_op, self, index)
 
     @property
     def T(self) -> Any:  # noqa: N802 - NumPy's name
@@ -334,7 +334,7 @@ def _operator(op: Op, reflected: bool, arity: int) -> Callable[..., Any]:
 
 def _method(op: Op, name: str) -> Callable[..., Any]:
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        return call_method(op, name, self, args, kwargs)
+        return call_method(op, name, self, args, kwargs, call_op)
 
     method.__name__ = name
     method.__doc__ = op.doc

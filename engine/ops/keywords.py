@@ -32,11 +32,9 @@ REDUCTIONS: dict[str, tuple[float, Callable[[Any, Any], Any]]] = {
 }
 
 
-def reduce_with_keywords(name: str, x: Any, axis: Any = None, keepdims: bool = False, *, dtype: Any = None,
-                         initial: Any = None, where: Any = True) -> Any:
-    """The reduction ``name`` of ``x`` with NumPy's ``dtype``/``initial``/``where`` meaning."""
-    from engine.tensor import call_op
-
+def reduce_with_keywords(call_op: Callable[..., Any], name: str, x: Any, axis: Any = None, keepdims: bool = False,
+                         *, dtype: Any = None, initial: Any = None, where: Any = True) -> Any:
+    """The reduction ``name`` of ``x`` with NumPy's ``dtype``/``initial``/``where`` meaning (ops via ``call_op``)."""
     if name not in REDUCTIONS:
         raise TypeError(f"np.{name}: dtype=, initial= and where= are supported on sum, prod, max, min, mean and "
                         "their nan- forms")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import shapes
+import engine.shapes as shapes
 from engine.attrs import axes_attr, axis_attr, nonempty_axes_attr, optional_axis_attr, shape_attr
 from engine.costs import ELEMENT_FLOPS, PYTHON_STEP_FLOPS, output_passes, view
 from engine.errors import ShapeError

@@ -8,6 +8,7 @@ and makes the node a gather, with the positions as a runtime input. The ops them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,12 +37,8 @@ def _traced_item(t: Any, traced: list[Any]) -> list[Any]:
     if op is not None and op.name in POSITION_OPS:
         traced.append(t)
         return [IndexArg(len(traced))]
-    if op is not None and all(op.vjp(i) is None for i in range(op.arity[0])):  # a comparison: truth values
-        if t._tape.symbolic:
-            raise TypeError(f"indexing by a traced boolean mask is not supported: {_MASK_HINT}")
-        from engine.tensor import concrete
-
-        return list(np.nonzero(np.asarray(concrete(t)) != 0))  # this call's positions, as NumPy's x[mask]
+    if op is not None and not op.differentiable:  # a comparison, recorded: only a symbolic trace records one
+        raise TypeError(f"indexing by a traced boolean mask is not supported: {_MASK_HINT}")
     what = "an input or constant" if op is None else f"op '{op.name}'"
     raise TypeError(f"x[t] with t a traced value computed by {what}: a traced index must be the result of "
                     f"{'/'.join(sorted(POSITION_OPS))}; for other computed positions use np.take(x, t, axis) or "
@@ -83,10 +80,8 @@ def index_to_json(index: Any) -> list[Any]:
     return canonical
 
 
-def subscript(x: Any, index: Any) -> Any:
-    """``x[index]`` for a traced ``x``: getitem, or gather when an index item is itself traced (argmax)."""
-    from engine.tensor import call_op  # tensor imports this module; the cycle is broken at call time
-
+def subscript(call_op: Callable[..., Any], x: Any, index: Any) -> Any:
+    """``x[index]`` for a traced ``x`` (ops via ``call_op``): getitem, or gather when an index item is traced."""
     traced: list[Any] = []
     items = [p for i in (index if isinstance(index, tuple) else (index,)) for p in _items(i, traced)]
     if traced:
@@ -94,14 +89,13 @@ def subscript(x: Any, index: Any) -> Any:
     return call_op("getitem", x, index=items)
 
 
-def take_by_tensor(x: Any, indices: Any, axis: int | None = None, **kwargs: Any) -> Any:
+def take_by_tensor(call_op: Callable[..., Any], x: Any, indices: Any, axis: int | None = None,
+                   **kwargs: Any) -> Any:
     """``np.take(x, t, axis)`` with traced positions ``t`` (argmax's): the same as ``x[..., t, ...]``."""
-    from engine.tensor import call_op
-
     if kwargs:
         raise TypeError(f"np.take with traced indices: argument(s) {', '.join(sorted(kwargs))} are not supported")
     if axis is None:
-        return subscript(call_op("reshape", x, shape=[-1]), indices)
+        return subscript(call_op, call_op("reshape", x, shape=[-1]), indices)
     head: tuple[Any, ...] = (slice(None),) * axis if axis >= 0 else (Ellipsis,)
     tail: tuple[Any, ...] = () if axis >= 0 else (slice(None),) * (-axis - 1)
-    return subscript(x, (*head, indices, *tail))
+    return subscript(call_op, x, (*head, indices, *tail))
