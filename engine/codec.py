@@ -37,7 +37,6 @@ __all__ = [
     "decode_tensor",
     "encode_constant",
     "encode_tensor",
-    "encode_value",
 ]
 
 Array = npt.NDArray[Any]
@@ -271,17 +270,6 @@ def encode_tensor(x: Any, encoding: Encoding = "list") -> Any:
     out[arr == np.inf] = "Infinity"
     out[arr == -np.inf] = "-Infinity"
     return out.tolist()
-
-
-def encode_value(value: Any, encoding: Encoding = "list") -> Any:
-    """A function value or gradient list: a tensor, None (unconnected), or a list/tuple/dict of them."""
-    if value is None:
-        return None
-    if isinstance(value, list | tuple):
-        return [encode_value(v, encoding) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): encode_value(v, encoding) for k, v in value.items()}
-    return encode_tensor(value, encoding)
 
 
 def encode_constant(c: Any) -> Any:

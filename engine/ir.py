@@ -83,10 +83,6 @@ class Graph:
     def input_names(self) -> list[str]:
         return [i.name for i in self.inputs]
 
-    @property
-    def n_slots(self) -> int:
-        return len(self.inputs) + len(self.constants) + len(self.nodes)
-
     def constant_values(self) -> list[Any]:
         """Constants as forward-ready values (Python floats stay weakly typed under NEP 50)."""
         return [c if isinstance(c, float) else np.asarray(c) for c in self.constants]

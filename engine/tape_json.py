@@ -13,23 +13,21 @@ __all__ = ["tape_to_json"]
 
 
 def tape_to_json(inputs: Sequence[Input | str], nodes: Sequence[Node], constants: Mapping[int, Any],
-                 outputs: Sequence[int], output_is_list: bool, *, input_slots: Sequence[int] | None = None,
-                 opset: int = NEWEST_OPSET) -> dict[str, Any]:
+                 outputs: Sequence[int], output_is_list: bool) -> dict[str, Any]:
     """Serialise a recorded tape as a JSON graph (the tracer's way into the wire format).
 
-    Slots are the tape's own: ``inputs[k]`` lives in ``input_slots[k]`` (default ``k``),
-    ``constants`` maps slot -> value (Python float or ndarray), and each node reads
+    Slots are the tape's own: ``inputs[k]`` lives in slot ``k``, ``constants`` maps slot -> value (Python
+    float or ndarray), and each node reads
     ``node.args`` and writes ``node.out``. Only nodes that reach an output are kept;
     they get ids ``n0, n1, ...``. An output that is a constant becomes ``multiply(c, 1.0)``.
     """
     specs = [i if isinstance(i, Input) else Input(i) for i in inputs]
-    slots = list(range(len(specs))) if input_slots is None else list(input_slots)
     live: set[int] = set(outputs)
     for n in reversed(nodes):  # one reverse sweep: the tape order is topological
         if n.out in live:
             live.update(n.args)
     prefix = fresh_prefix([s.name for s in specs], "n")
-    refs: dict[int, Any] = {slot: spec.name for slot, spec in zip(slots, specs, strict=True)}
+    refs: dict[int, Any] = {slot: spec.name for slot, spec in enumerate(specs)}
     out_nodes: list[dict[str, Any]] = []
 
     def emit(op: str, args: list[Any], attrs: Mapping[str, Any]) -> str:
@@ -47,7 +45,7 @@ def tape_to_json(inputs: Sequence[Input | str], nodes: Sequence[Node], constants
         if n.out in live:
             refs[n.out] = emit(n.op.name, [ref(a) for a in n.args], n.attrs)
     out_ids = [refs[s] if s in refs else emit("multiply", [ref(s), 1.0], {}) for s in outputs]
-    return {"version": VERSION, "opset": opset,
+    return {"version": VERSION, "opset": NEWEST_OPSET,
             "inputs": [{"name": s.name, "dtype": s.dtype, "shape": None if s.shape is None else list(s.shape)}
                        for s in specs],
             "nodes": out_nodes, "outputs": out_ids if output_is_list else out_ids[0]}

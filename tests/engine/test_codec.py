@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.codec import decode_constant, decode_tensor, encode_constant, encode_tensor, encode_value
+from engine.codec import decode_constant, decode_tensor, encode_constant, encode_tensor
 from engine.errors import ArgumentError, GraphError, TooLargeError
 from engine.limits import Limits
 
@@ -263,13 +263,6 @@ def test_encode_constant_keeps_numbers_as_numbers(c: Any, expected: Any) -> None
 def test_encode_constant_writes_arrays_as_binary() -> None:
     wire = encode_constant(np.array([[1.0, 2.0]], dtype=np.float32))
     assert wire["dtype"] == "float32" and wire["shape"] == [1, 2]
-
-
-def test_encode_value_keeps_structure_and_unconnected_nones() -> None:
-    out = encode_value([np.array(1.0), None, (np.array([np.nan]),)], "list")
-    assert out == [1.0, None, [["NaN"]]]
-    assert encode_value(None) is None
-    assert encode_value({"b": np.ones(1)}, "base64")["b"]["dtype"] == "float64"
 
 
 def test_unknown_encoding_is_rejected() -> None:

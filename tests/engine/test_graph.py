@@ -48,7 +48,7 @@ def test_slots_number_inputs_then_constants_then_nodes() -> None:
     assert g.constants[0] == 1.5 and type(g.constants[0]) is float
     assert isinstance(g.constants[1], np.ndarray)
     assert [n.args for n in g.nodes] == [(0, 1), (2, 3)]
-    assert [n.out for n in g.nodes] == [3, 4] and g.n_slots == 5
+    assert [n.out for n in g.nodes] == [3, 4] and len(g.inputs) + len(g.constants) + len(g.nodes) == 5
     assert g.outputs == (4, 3, 0) and g.output_is_list
 
 
@@ -271,7 +271,7 @@ def test_a_200000_node_chain_parses_quickly() -> None:
     start = time.perf_counter()
     g = parse_graph(obj)
     elapsed = time.perf_counter() - start
-    assert len(g.nodes) == 200_000 and g.nodes[-1].out == g.n_slots - 1
+    assert len(g.nodes) == 200_000 and g.nodes[-1].out == len(g.inputs) + len(g.constants) + len(g.nodes) - 1
     assert elapsed < 4.0  # about 0.7 s on a shared 2-core box; the bound only catches quadratic blow-ups
 
 
@@ -316,10 +316,10 @@ def test_tape_to_json_drops_nodes_that_reach_no_output() -> None:
     assert [n["op"] for n in doc["nodes"]] == ["add"] and doc["outputs"] == "n0"
 
 
-def test_tape_to_json_handles_input_slots_constant_outputs_and_id_clashes() -> None:
+def test_tape_to_json_handles_constant_outputs_and_id_clashes() -> None:
     g = parse_graph({"inputs": ["n0"], "nodes": [{"id": "a", "op": "neg", "args": ["n0"]}], "outputs": "a"})
-    node = g.nodes[0]._replace(args=(7,), out=9)  # a tape whose input sits in slot 7
-    doc = tape_to_json(["n0"], [node], {3: 2.5}, [9, 3, 7], True, input_slots=[7])
+    node = g.nodes[0]._replace(args=(0,), out=9)  # a tape: the input in slot 0, a constant in slot 3
+    doc = tape_to_json(["n0"], [node], {3: 2.5}, [9, 3, 0], True)
     again = parse_graph(doc)
     assert all(not n.id.startswith("n") or n.id.startswith("_n") for n in again.nodes)
     assert [v.tolist() for v in run(again, 4.0)] == [-4.0, 2.5, 4.0]

@@ -26,7 +26,8 @@ def graph(inputs: list[Any], expression: str) -> Any:
 def test_seed_shapes_and_costs() -> None:
     info = infer(SEED, [(3,), ()], ["float64", "float64"])
     assert info.output_shapes == ((3,),)
-    assert len(info.shapes) == SEED.n_slots and info.shapes[:2] == ((3,), ())
+    n_slots = len(SEED.inputs) + len(SEED.constants) + len(SEED.nodes)
+    assert len(info.shapes) == n_slots and info.shapes[:2] == ((3,), ())
     assert info.total_elements == 3 + 3 + 1 + 3 + 3 and info.max_elements == 3
     # Issue 10 changed these numbers: elementwise ops cost ELEMENT_FLOPS per output element and pass (add is one
     # pass, power three), and the backward pass is priced too (power's VJPs 15 passes, multiply's and subtract's
