@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from app.errors import UnsupportedMediaTypeError
+from app.msgpack_wire import is_msgpack
 from app.service import Service
 
 __all__ = ["read_body", "service_of"]
@@ -28,9 +29,9 @@ def _is_json(content_type: str) -> bool:
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, unparsed (parsing happens once, in the service); JSON media types only."""
+    """The request body, unparsed (parsing happens once, in the service); JSON or MessagePack media types."""
     content_type = request.headers.get("content-type")
-    if content_type is not None and not _is_json(content_type):
-        raise UnsupportedMediaTypeError(f"the body must be JSON: send 'Content-Type: application/json' "
-                                        f"(got {content_type[:60]!r})")
+    if content_type is not None and not (_is_json(content_type) or is_msgpack(content_type)):
+        raise UnsupportedMediaTypeError(f"the body must be JSON or MessagePack: send 'Content-Type: "
+                                        f"application/json' or 'application/msgpack' (got {content_type[:60]!r})")
     return await request.body()

@@ -24,11 +24,13 @@ from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware
 from app.memory import tune_allocator
 from app.metrics import Metrics
+from app.msgpack_wire import FormatMiddleware
 from app.openapi import install_openapi
 from app.registry import FunctionRegistry
-from app.routes import docs, functions, gradients, health, ops, playground
+from app.routes import derivatives, docs, functions, gradients, health, ops, playground
 from app.service import Service
 from app.settings import Settings
+from app.store import open_store
 
 __all__ = ["create_app"]
 
@@ -61,17 +63,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; ``settings`` default to the ``VALGRAD_*`` environment."""
     settings = settings or Settings()
     tune_allocator()  # before any evaluation thread exists
-    registry = FunctionRegistry(settings.registry_max_functions, settings.registry_max_bytes)
+    store = open_store(settings.function_store, settings.function_store_ttl_seconds,
+                       settings.function_store_timeout_seconds, settings.registry_max_bytes)
+    registry = FunctionRegistry(settings.registry_max_functions, settings.registry_max_bytes, store)
     metrics = Metrics(registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ops.op_set()  # build the op list once, before the first request
         app.state.service.slots.bind()
+        app.state.service.open()
         app.state.ready = True
         yield
         app.state.ready = False  # readiness fails while draining, so load balancers stop sending
         await anyio.to_thread.run_sync(service.close)  # the app's own (tests may swap app.state.service)
+        if store is not None:
+            store.close()
 
     app = FastAPI(title="valgrad", version=_version(), description=DESCRIPTION, openapi_tags=TAGS,
                   docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -80,10 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service = Service(settings, registry, metrics)
     app.state.ready = False
     install_error_handlers(app)
-    for module in (functions, gradients, ops, health, docs, playground):  # matched in order: hot ones first
+    for module in (functions, gradients, derivatives, ops, health, docs, playground):  # in order: hot ones first
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(playground.TrailingSlash)  # innermost: /v1/x/ is /v1/x, never a bodiless 307
+    app.add_middleware(FormatMiddleware)  # JSON or MessagePack, for app.wire
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        budget=settings.max_inflight_body_bytes, retry_after=settings.retry_after_seconds)
     if settings.api_keys:

@@ -70,12 +70,27 @@ class Metrics:
                               multiprocess_mode="livesum")
         self.disconnects = Counter("valgrad_client_disconnects", "requests whose client went away before the "
                                    "body was read (counted as status 499, not as errors)", registry=r)
+        self.store_ops: Any = None
+        self.store_up: Any = None
+        if functions.store is not None:  # no store, no store metrics (a 0 "up" would read as an outage)
+            self._store_metrics()
+        self._seen_store: dict[str, int] = {}
         # (metric, label values) -> its child; bounded, as labels are route templates, statuses and endpoints
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._seen = RegistryStats(0, 0, 0, 0, 0)
         self._lock = threading.Lock()
         if not self.multiprocess:
             ProcessCollector(registry=r)
+
+    def _store_metrics(self) -> None:
+        r = self.registry
+        self.store_ops = Counter("valgrad_function_store_operations", "shared function store calls by operation "
+                                 "(get, put) and result: hit, miss, invalid (read back but not a valid function), "
+                                 "stored, exists, error (unreachable or slow), skipped (during an outage's "
+                                 "backoff), too_large", ["operation", "result"], registry=r)
+        self.store_up = Gauge("valgrad_function_store_up", "1 while the shared function store answers, 0 during "
+                              "an outage", registry=r,
+                              multiprocess_mode="livemin")
 
     def count_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one HTTP request and its latency."""
@@ -113,6 +128,15 @@ class Metrics:
             self.hits.inc(stats.hits - seen.hits)
             self.misses.inc(stats.misses - seen.misses)
             self.evictions.inc(stats.evictions - seen.evictions)
+            if self._cache.store is not None:
+                self._observe_store(self._cache.store.stats())
+
+    def _observe_store(self, stats: dict[str, int]) -> None:
+        self.store_up.set(stats.pop("up"))
+        for name, count in stats.items():
+            operation, _, result = name.partition("_")
+            self._child(self.store_ops, operation, result).inc(count - self._seen_store.get(name, 0))
+        self._seen_store = stats
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type (summed over workers in multiprocess mode)."""

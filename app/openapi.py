@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from app import bodies
 from app.auth import PROTECTED_PREFIX, SECURITY, SECURITY_SCHEMES
 from app.errors import problem_body
 from app.schemas import (
@@ -29,8 +31,9 @@ from app.schemas import (
 
 __all__ = ["EXAMPLES", "install_openapi", "request_body", "responses", "with_links"]
 
-_MODELS = (EvaluateRequest, ValueAndGradientsRequest, RegisterRequest, ValueAndGradientsResponse, FunctionInfo,
-           OpSet, Health, Problem)
+_MODELS: tuple[type[BaseModel], ...] = (
+    EvaluateRequest, ValueAndGradientsRequest, RegisterRequest, ValueAndGradientsResponse, FunctionInfo, OpSet, Health,
+    Problem, *bodies.REQUESTS, *bodies.RESPONSES)
 SEED = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}
 SEED_ID = "sha256:" + "0" * 64  # illustrative; the real id is returned by POST /v1/functions
 
@@ -60,6 +63,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "base64_response": {"summary": "binary encoding", "value": {
         "value": _b64("AAAAAAAAGEA="), "gradients": [_b64("AAAAAAAAO0A="), _b64("AAAAAAAAEMA=")],
         "params": ["x", "y"]}},
+    **bodies.EXAMPLES,  # Version 2's paths
 }
 
 _PROBLEMS: dict[int, tuple[str, str, str | None]] = {
@@ -79,12 +83,17 @@ _DESCRIPTIONS = {400: "Malformed JSON", 401: "Missing or invalid API key (only w
                  422: "Invalid function, args, params or dy", 503: "Every evaluation slot is busy (Retry-After)"}
 
 
+def _msgpack(component: str) -> dict[str, Any]:
+    """The MessagePack twin of a JSON media type: same schema, binary tensors' data as bin (app.msgpack_wire)."""
+    return {"application/msgpack": {"schema": {"x-ref": component}}}
+
+
 def request_body(component: str, *examples: str) -> dict[str, Any]:
     """``openapi_extra`` for a route that reads its JSON body itself."""
     media: dict[str, Any] = {"schema": {"x-ref": component}}
     if examples:
         media["examples"] = {name: EXAMPLES[name] for name in examples}
-    return {"requestBody": {"required": True, "content": {"application/json": media}}}
+    return {"requestBody": {"required": True, "content": {"application/json": media, **_msgpack(component)}}}
 
 
 def responses(ok: str | None = None, *statuses: int, examples: tuple[str, ...] = (),
@@ -95,7 +104,7 @@ def responses(ok: str | None = None, *statuses: int, examples: tuple[str, ...] =
         media: dict[str, Any] = {"schema": {"x-ref": ok}}
         if examples:
             media["examples"] = {name: EXAMPLES[name] for name in examples}
-        out[ok_status] = {"description": ok_description, "content": {"application/json": media}}
+        out[ok_status] = {"description": ok_description, "content": {"application/json": media, **_msgpack(ok)}}
     for status in statuses:
         code, detail, pointer = _PROBLEMS[status]
         entry: dict[str, Any] = {"description": _DESCRIPTIONS[status], "content": {"application/problem+json": {
@@ -160,6 +169,7 @@ def install_openapi(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(defs.get("$defs", {}))
             components.update(COMPONENTS)
+            components.update(bodies.COMPONENTS)
             _secure(schema)
             _tidy(schema)
             app.openapi_schema = _link(schema)

@@ -82,13 +82,13 @@ class Worker:
             self.close(kill=True)
             raise RuntimeError(f"an evaluation worker did not start within {STARTUP_SECONDS} s")
 
-    def submit(self, graph: Graph, job: list[Any]) -> None:
+    def submit(self, graph: Graph, kind: str, job: list[Any]) -> None:
         """Send a job about ``graph``, with its canonical JSON if this worker may not hold it."""
         canonical = None
         if self.graphs.get(graph.id) is None:
             canonical = graph.canonical.decode()
             self.graphs.put(graph.id, True)
-        send(self.conn, [graph.id, canonical, *job], _view(self.inbox))
+        send(self.conn, [graph.id, canonical, kind, *job], _view(self.inbox))
 
     def close(self, kill: bool = False) -> None:
         if kill:
@@ -121,18 +121,19 @@ class EvalPool:
         self._closed = False
         self._cond = threading.Condition()
 
-    def evaluate(self, graph: Graph, job: list[Any], finish: Callable[[Any, list[Any]], T]) -> T:
-        """``finish(value, grads)`` of the job (args, positions, dy, zeros) run in a worker, within the deadline.
+    def evaluate(self, graph: Graph, job: list[Any], finish: Callable[..., T], kind: str = "gradients") -> T:
+        """``finish(*results)`` of a job run in a worker, within the deadline: for the default kind the job is
+        (args, positions, dy, zeros) and the results (value, grads); ``app.kinds`` lists the others.
 
         ``finish`` runs before the worker is released: the arrays it gets are views of the worker's region.
         """
         w = self._acquire()
         reuse = False
         try:
-            answer = self._exchange(w, graph, job)
+            answer = self._exchange(w, graph, kind, job)
             if answer[0] == "ok":
-                self._count_compiled(w, dict(answer[3]))
-                out = finish(answer[1], answer[2])
+                self._count_compiled(w, dict(answer[2]))
+                out = finish(*answer[1])
                 reuse = True
                 return out
             reuse = answer[1] != "out_of_memory"  # a worker that hit its cap starts afresh
@@ -152,14 +153,14 @@ class EvalPool:
         for name, value in totals.items():
             self.metrics.compiled.labels(name).set(value)
 
-    def _exchange(self, w: Worker, graph: Graph, job: list[Any]) -> Any:
+    def _exchange(self, w: Worker, graph: Graph, kind: str, job: list[Any]) -> Any:
         deadline = time.monotonic() + self.timeout
         try:
-            w.submit(graph, job)
+            w.submit(graph, kind, job)
             answer = self._wait(w, deadline)
             if answer[0] == "need_graph":  # it lost the graph (a failed load): send it again
                 w.graphs.ids.pop(graph.id, None)
-                w.submit(graph, job)
+                w.submit(graph, kind, job)
                 answer = self._wait(w, deadline)
         except (EOFError, OSError, ValueError) as e:
             raise self._died(w) from e
@@ -228,6 +229,12 @@ class EvalPool:
         with self._cond:
             self._live -= 1
             self._cond.notify()
+
+    def open(self) -> None:
+        """Accept evaluations (again: an app's lifespan may run more than once, as tests run it); workers start
+        on demand."""
+        with self._cond:
+            self._closed = False
 
     def close(self) -> None:
         """Stop the idle workers now; busy ones stop when their evaluation ends."""

@@ -2,7 +2,10 @@
 
 Ids are ``sha256:<hex>`` of the canonical graph, so every replica computes
 the same id for the same function and no replica needs a shared store: one
-that lacks an id answers 404 and the client resends the whole function.
+that lacks an id answers 404 and the client resends the whole function. With
+an optional shared store (``app.store``) registration also writes the
+function there, and ``recall`` looks an unknown id up in it (off the event
+loop), validating what it reads, before the caller answers 404.
 Size is measured as the canonical JSON's bytes, a stable proxy for the
 memory a parsed graph holds. A second, equally bounded map remembers which
 id a function's *source* JSON produced, so a one-shot request that repeats a
@@ -14,8 +17,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
+import anyio
+import anyio.to_thread
+import orjson
+
+from app.store import FunctionStore
+from engine.errors import EngineError
+from engine.graph import load_function
 from engine.ir import Graph
+from engine.limits import Limits
 
 __all__ = ["FunctionRegistry", "RegistryStats"]
 
@@ -32,9 +44,11 @@ class RegistryStats:
 class FunctionRegistry:
     """An LRU map id -> Graph holding at most ``max_functions`` and ``max_bytes`` of canonical JSON."""
 
-    def __init__(self, max_functions: int, max_bytes: int) -> None:
+    def __init__(self, max_functions: int, max_bytes: int, store: FunctionStore | None = None) -> None:
         self.max_functions = max_functions
         self.max_bytes = max_bytes
+        self.store = store
+        self._store_threads: Any = None  # an anyio.CapacityLimiter, made on the event loop at first use
         self._graphs: OrderedDict[str, Graph] = OrderedDict()
         self._bytes = 0
         self._sources: OrderedDict[bytes, str] = OrderedDict()  # source JSON -> id
@@ -78,6 +92,33 @@ class FunctionRegistry:
             self._graphs[graph.id] = graph
             self._bytes += size
             return graph, True
+
+    def share(self, graph: Graph) -> None:
+        """Write a registered function to the shared store, if there is one (in a worker thread)."""
+        if self.store is not None:
+            self.store.put(graph.id, graph.canonical)
+
+    async def recall(self, function_id: str, limits: Limits) -> None:
+        """Hold ``function_id`` from the shared store if it has a valid copy; never raises, never blocks the loop."""
+        if self.store is None or function_id in self:
+            return
+        if self._store_threads is None:
+            self._store_threads = anyio.CapacityLimiter(8)  # lookups never take the evaluation slots
+        await anyio.to_thread.run_sync(self._recall, function_id, limits, limiter=self._store_threads)
+
+    def _recall(self, function_id: str, limits: Limits) -> None:
+        assert self.store is not None
+        raw = self.store.get(function_id)
+        if raw is None:
+            return
+        try:  # the store is not trusted to hold valid graphs: parse, check against the limits, hash
+            graph = load_function(orjson.loads(raw), limits=limits)
+        except (orjson.JSONDecodeError, EngineError, RecursionError, TypeError, ValueError):
+            graph = None
+        if graph is None or graph.id != function_id or not self.fits(graph):
+            self.store.invalid()
+            return
+        self.intern(graph)
 
     def by_source(self, source: bytes) -> Graph | None:
         """The held graph that ``source`` (a function's JSON, keys sorted) parsed to before, if any."""

@@ -47,7 +47,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     },
     "BinaryTensor": {
         "title": "BinaryTensor",
-        "description": "Raw little-endian bytes in base64 (RFC 4648, padded); sizes are checked before decoding.",
+        "description": "Raw little-endian bytes in base64 (RFC 4648, padded); in an application/msgpack body, "
+                       "data is a bin of those bytes instead. Sizes are checked before decoding.",
         "type": "object",
         "required": ["dtype", "shape", "data"],
         "additionalProperties": False,

@@ -79,7 +79,7 @@ class Job:
 def _at_function(e: EngineError) -> EngineError:
     """Static checks point into the graph; the client knows it as ``/function``."""
     if e.pointer and e.pointer.startswith(_GRAPH_POINTERS):
-        e.at("/function")
+        return e.at("/function")
     return e
 
 
@@ -96,6 +96,11 @@ class Service:
         self.pool = EvalPool(settings.max_concurrency, settings.eval_timeout_seconds, settings.eval_memory_bytes,
                              self.limits, metrics, settings.tier) if settings.eval_processes else None
 
+    def open(self) -> None:
+        """Start accepting evaluations (at startup)."""
+        if self.pool is not None:
+            self.pool.open()
+
     def close(self) -> None:
         """Stop the worker processes (at shutdown)."""
         if self.pool is not None:
@@ -107,14 +112,14 @@ class Service:
         """POST /v1/value-and-gradients."""
         if self._small(body):
             req = self._parse(body, ValueAndGradientsRequest)
-            graph = self.registry.by_source(_source(req))
+            graph = self.registry.by_source(_source(req.function))
             if graph is not None and len(graph.nodes) <= INLINE_MAX_NODES:
                 return await self._finish("one_shot", self._job(graph, req))
         return await self.slots.run("one_shot", self.one_shot, body)
 
     async def answer_registered(self, function_id: str, body: bytes) -> bytes:
         """POST /v1/functions/{id}/value-and-gradients."""
-        graph = self.held(function_id)
+        graph = await self.find(function_id)
         if self._small(body) and len(graph.nodes) <= INLINE_MAX_NODES:
             return await self._finish("evaluate", self._job(graph, self._parse(body, EvaluateRequest)))
         return await self.slots.run("evaluate", self.evaluate, graph, body)
@@ -128,13 +133,17 @@ class Service:
     def one_shot(self, body: bytes) -> bytes:
         """Parse, load (and cache) the function, evaluate it."""
         req = self._parse(body, ValueAndGradientsRequest)
-        source = _source(req)
+        return self._execute(self._job(self.graph_of(req.function), req))
+
+    def graph_of(self, function: dict[str, Any]) -> Graph:
+        """The graph of a function sent whole: from the source cache, else loaded and cached."""
+        source = _source(function)
         graph = self.registry.by_source(source)
         if graph is None:
-            graph, _ = self.registry.intern(self._load(req.function))
+            graph, _ = self.registry.intern(self._load(function))
             self.registry.remember_source(source, graph)
             self.metrics.cache_changed()
-        return self._execute(self._job(graph, req))
+        return graph
 
     def evaluate(self, graph: Graph, body: bytes) -> bytes:
         """Parse the arguments and evaluate a held function."""
@@ -148,8 +157,14 @@ class Service:
             raise TooLargeError(f"the function's canonical form is {len(graph.canonical)} bytes, more than the "
                                 f"cache holds ({self.registry.max_bytes}); evaluate it one-shot instead", "/function")
         graph, new = self.registry.intern(graph)
+        self.registry.share(graph)  # to the shared function store, when one is configured
         self.metrics.cache_changed()
         return new, dumps(function_info(graph))
+
+    async def find(self, function_id: str) -> Graph:
+        """``held``, after looking in the shared function store (off the event loop) if this replica lacks it."""
+        await self.registry.recall(function_id, self.limits)
+        return self.held(function_id)
 
     def held(self, function_id: str) -> Graph:
         """The cached graph under ``function_id``; 404 ``unknown_function`` if this replica lacks it."""
@@ -198,6 +213,6 @@ class Service:
             raise e.at("/function") from None
 
 
-def _source(req: ValueAndGradientsRequest) -> bytes:
+def _source(function: dict[str, Any]) -> bytes:
     """The function as sent, in a canonical byte form: the key of the source cache."""
-    return orjson.dumps(req.function, option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(function, option=orjson.OPT_SORT_KEYS)

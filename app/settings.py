@@ -64,6 +64,18 @@ class Settings(BaseSettings):
 
     registry_max_functions: int = Field(default=1024, ge=1, description="functions held in the in-memory cache")
     registry_max_bytes: int = Field(default=64 * _MiB, ge=1, description="bytes of canonical JSON held in the cache")
+    function_store: str = Field(default="", description="Redis URL (redis://host:port/db, rediss:// for TLS) of a "
+                                                        "function store shared by all replicas, so a function "
+                                                        "registered on one is served by any; empty = none. An "
+                                                        "accelerator only: when it is down, replicas answer from "
+                                                        "their own cache")
+    function_store_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=0,
+                                            description="seconds a shared function outlives its last registration "
+                                                        "or lookup (0: no expiry; then bound the store with Redis's "
+                                                        "maxmemory and an LRU policy)")
+    function_store_timeout_seconds: float = Field(default=0.25, gt=0,
+                                                  description="connect and reply timeout of one store call; past it "
+                                                              "the store is skipped, with backoff, as if absent")
 
     max_concurrency: int = Field(default_factory=_default_concurrency, ge=1,
                                  description="evaluations running at once (worker threads)")

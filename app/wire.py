@@ -5,12 +5,15 @@ keys, and each tensor becomes an ndarray with one NumPy call in
 ``engine.codec``. Responses are built from the codec's JSON forms and
 serialised by orjson; finite float64 arrays in list encoding go to orjson as
 arrays (``OPT_SERIALIZE_NUMPY``), which skips building a Python list.
+Every function here also speaks MessagePack when the request negotiated it
+(``app.msgpack_wire``): parsing, tensor decoding and encoding, ``dumps`` and
+``JSONBytes`` follow the formats recorded for the request being served.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain, compress
 from typing import Any, Literal, TypeVar
 
@@ -19,14 +22,15 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
+from app import msgpack_wire
 from app.errors import JSONTooDeepError, MalformedJSONError, RequestShapeError
 from engine.codec import decode_tensor, encode_tensor
 from engine.errors import ArgumentError, CotangentError, TooLargeError, join_pointer
 from engine.limits import Limits
 
 __all__ = [
-    "Encoding", "JSONBytes", "check_depth", "decode_args", "decode_dy", "dumps", "encode_result", "parse_body",
-    "parse_envelope",
+    "Encoding", "JSONBytes", "check_depth", "decode_args", "decode_dy", "decode_vectors", "dumps", "encode_result",
+    "encode_tree", "parse_body", "parse_envelope",
 ]
 
 Encoding = Literal["list", "base64"]
@@ -34,19 +38,34 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class JSONBytes(Response):
-    """A JSON body serialised already (by orjson)."""
+    """A body serialised already by ``dumps`` (JSON, or MessagePack when the request negotiated it).
+
+    Labelled with the negotiated media type; a JSON body (starting ``{`` or ``[``, which no
+    MessagePack map or array does) given when MessagePack was negotiated, such as a
+    function's canonical form, is transcoded.
+    """
 
     media_type = "application/json"
+
+    def __init__(self, content: bytes, status_code: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        if msgpack_wire.response_is_msgpack():
+            self.media_type = msgpack_wire.MSGPACK
+            if content[:1] in (b"{", b"["):
+                content = msgpack_wire.transcode(content)
+        super().__init__(content, status_code, headers)
 
 
 _NONFINITE_TOKENS = ("NaN", "Infinity", "-Infinity")
 _TENSOR_FIELDS = frozenset(("args", "dy"))  # the codec bounds their depth (rank <= 32) itself
 _CONTAINERS = frozenset((list, dict))
+_BINARY = (dict, np.ndarray)  # a binary tensor: a JSON object, or an array MessagePack decoding made
 _FIELD_CODES = {"function": "invalid_graph", "args": "invalid_args", "params": "invalid_params", "dy": "invalid_dy"}
 
 
 def parse_body(body: bytes) -> Any:
-    """The body as JSON; a 400 that says what is wrong (and how to send NaN) otherwise."""
+    """The body as JSON (or MessagePack); a 400 that says what is wrong (and how to send NaN) otherwise."""
+    if msgpack_wire.request_is_msgpack():
+        return msgpack_wire.loads(body)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -96,9 +115,13 @@ def _deep_pointer(envelope: dict[str, Any], max_depth: int) -> str:
 def parse_envelope(body: bytes, model: type[M], max_depth: int) -> M:
     """Parse the body once and check its envelope against ``model`` (tensors stay raw JSON)."""
     obj = parse_body(body)
+    binary = msgpack_wire.request_is_msgpack()
     if not isinstance(obj, dict):
-        raise RequestShapeError(f"the body must be a JSON object, got {_kind(obj)}")
+        raise RequestShapeError(f"the body must be a {'MessagePack map' if binary else 'JSON object'}, got "
+                                f"{_kind(obj)}")
     check_depth(obj, max_depth)
+    if binary:
+        msgpack_wire.check_function(obj)
     try:
         return model.model_validate(obj)
     except ValidationError as e:
@@ -132,6 +155,7 @@ def _decode_all(items: Sequence[tuple[str, Any]], limits: Limits, budget: int) -
     out = []
     for pointer, obj in items:
         cap = min(limits.max_tensor_elements, budget)
+        msgpack_wire.explain_binary(obj, pointer)
         try:
             x = decode_tensor(obj, pointer, limits=limits, max_elements=cap)
         except TooLargeError as e:
@@ -150,9 +174,9 @@ def decode_args(args: list[Any] | dict[str, Any], limits: Limits,
     if isinstance(args, dict):
         keys = list(args)
         values, budget = _decode_all([("/args" + join_pointer(k), args[k]) for k in keys], limits, budget)
-        return dict(zip(keys, values, strict=True)), any(isinstance(a, dict) for a in args.values()), budget
+        return dict(zip(keys, values, strict=True)), any(isinstance(a, _BINARY) for a in args.values()), budget
     values, budget = _decode_all([(f"/args/{i}", a) for i, a in enumerate(args)], limits, budget)
-    return values, any(isinstance(a, dict) for a in args), budget
+    return values, any(isinstance(a, _BINARY) for a in args), budget
 
 
 def decode_dy(dy: Any, outputs: int, is_list: bool, limits: Limits, budget: int) -> Any:
@@ -174,6 +198,8 @@ def decode_dy(dy: Any, outputs: int, is_list: bool, limits: Limits, budget: int)
 def _encode(x: Any, encoding: Encoding) -> Any:
     if x is None:
         return None
+    if msgpack_wire.response_is_msgpack():
+        return msgpack_wire.encode(x, encoding)
     arr = np.asarray(x)
     if encoding == "list" and arr.dtype == np.float64:
         if arr.ndim == 0:  # scalars, the common small answer: a float, unless it is NaN or infinite
@@ -191,7 +217,26 @@ def encode_result(value: Any, grads: Sequence[Any], names: Sequence[str], encodi
     return dumps({"value": encoded, "gradients": [_encode(g, encoding) for g in grads], "params": list(names)})
 
 
+def decode_vectors(vectors: Any, n_params: int, name: str, limits: Limits, budget: int) -> Any:
+    """``tangents``/``vectors``: one tensor per param (a list), or a bare tensor when there is one param."""
+    if n_params == 1 and not (isinstance(vectors, list) and len(vectors) == 1):
+        return _decode_all([("/" + name, vectors)], limits, budget)[0][0]
+    if not isinstance(vectors, list) or len(vectors) != n_params:
+        got = f"a list of {len(vectors)}" if isinstance(vectors, list) else "a single tensor"
+        raise ArgumentError(f"{name} must hold one tensor per param: {n_params} param(s), got {got}", "/" + name)
+    return _decode_all([(f"/{name}/{i}", v) for i, v in enumerate(vectors)], limits, budget)[0]
+
+
+def encode_tree(obj: Any, encoding: Encoding) -> Any:
+    """Nested lists of tensors (None stays null) in ``encoding``: Jacobian and Hessian blocks, batch results."""
+    if isinstance(obj, list | tuple):
+        return [encode_tree(x, encoding) for x in obj]
+    return _encode(obj, encoding)
+
+
 def dumps(obj: Any) -> bytes:
-    """orjson with NumPy arrays allowed (callers pass only finite float arrays)."""
+    """The response body: orjson with NumPy arrays allowed (callers pass only finite float arrays), or MessagePack."""
+    if msgpack_wire.response_is_msgpack():
+        return msgpack_wire.dumps(obj)
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from app import kinds
 from app.memory import tune_allocator
 from app.transfer import Pipe, receive, send
 from engine import compiled
-from engine.api import prepare
 from engine.errors import EngineError
 from engine.graph import load_function
 from engine.ir import Graph
@@ -72,7 +72,10 @@ def limit_memory(extra: int) -> None:
 
 def serve(conn: Pipe, inbox: memoryview, outbox: memoryview, limits: Limits, memory_bytes: int,
           tier: compiled.Settings) -> None:
-    """Answer jobs from ``conn`` until it closes. Each answer is ``["ok", value, grads]`` or ``["error", ...]``."""
+    """Answer jobs from ``conn`` until it closes: ``["ok", results, counters]`` or ``["error", ...]``.
+
+    A job is ``[function_id, canonical or None, kind, *payload]``; ``app.kinds`` says what each kind computes.
+    """
     tune_allocator()
     compiled.configure(**dataclasses.asdict(tier))  # hot plans compile here, off the server's event loop
     np.add(np.ones(4), 1.0)  # touch NumPy's lazy state before the limit counts the baseline
@@ -91,7 +94,7 @@ def serve(conn: Pipe, inbox: memoryview, outbox: memoryview, limits: Limits, mem
 
 
 def _answer(job: list[Any], graphs: LRUMirror, limits: Limits) -> list[Any]:
-    function_id, canonical, xs, positions, dy, zeros = job
+    function_id, canonical, kind, *payload = job
     try:
         graph: Graph | None = graphs.get(function_id)
         if graph is None:
@@ -99,9 +102,8 @@ def _answer(job: list[Any], graphs: LRUMirror, limits: Limits) -> list[Any]:
                 return ["need_graph"]
             graph = load_function(orjson.loads(canonical), limits=limits)
             graphs.put(function_id, graph)
-        evaluation = prepare(graph, xs, positions, dy, "zero" if zeros else "none", limits=limits)
-        value, grads = evaluation.run()
-        return ["ok", value, grads, sorted(compiled.counters().items())]  # pairs: the header is JSON
+        results = kinds.run(kind, graph, payload, limits)
+        return ["ok", results, sorted(compiled.counters().items())]  # pairs: the header is JSON
     except EngineError as e:
         return ["error", e.code, e.message, e.pointer]
     except np.linalg.LinAlgError as e:

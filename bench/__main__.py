@@ -6,7 +6,8 @@ import importlib
 import sys
 
 SECTIONS = {"engine": "bench.engine_bench", "derivatives": "bench.derivatives", "compiled": "bench.compiled",
-            "http": "bench.http_bench", "sdk": "bench.sdk_bench"}
+            "transport": "bench.transport",
+            "http": "bench.http_bench", "sdk": "bench.sdk_bench", "batch": "bench.batch_bench"}
 
 
 def main(argv: list[str]) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import email.utils
 import importlib.metadata
-import json
 import math
 import os
 import random
@@ -26,13 +25,13 @@ import httpx
 
 from valgrad.errors import (
     APIConnectionError,
-    APIResponseError,
     APITimeoutError,
     NotFoundError,
     ValgradError,
     error_for_response,
 )
-from valgrad.remote import FunctionHandle, RemoteFunction, Spec, request_body, spec_of
+from valgrad.remote import Entry, FunctionHandle, RemoteFunction, Spec, request_body, spec_of
+from valgrad.wire import Body, check_encoding, headers_for, payload, serialize
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_URL", "BaseClient", "Flow", "Send", "Sleep", "parse_retry_after"]
 
@@ -104,8 +103,9 @@ def _retryable(status: int) -> bool:
     return status in (408, 429) or status >= 500
 
 
-def _dumps(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+def _dumps(body: Mapping[str, Any]) -> Body:
+    """A request body, serialised when sent in the client's encoding (``valgrad.wire``)."""
+    return Body(body)
 
 
 def _version() -> str:
@@ -129,7 +129,7 @@ class BaseClient:
     """Configuration and I/O-free flows; subclasses run flows with their httpx client."""
 
     def __init__(self, base_url: str | None, *, api_key: str | None, timeout: float | httpx.Timeout | None,
-                 max_retries: int, backoff: Backoff | None) -> None:
+                 max_retries: int, backoff: Backoff | None, encoding: str = "msgpack") -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.base_url = _resolve_url(base_url)
@@ -137,8 +137,8 @@ class BaseClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff or Backoff()
-        self._headers = {"Accept": "application/json", "Content-Type": "application/json",
-                         "User-Agent": f"valgrad-python/{_version()}"}
+        self.encoding = check_encoding(encoding)  # "msgpack" (binary tensors as bin) or "json"
+        self._headers = {**headers_for(self.encoding), "User-Agent": f"valgrad-python/{_version()}"}
         if self.api_key:
             self._headers["Authorization"] = f"Bearer {self.api_key}"
 
@@ -159,12 +159,13 @@ class BaseClient:
 
     # -- flows --------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: bytes | None = None) -> Flow[Any]:
-        """One request with retries on connection errors, 408, 429 and 5xx; returns the JSON body."""
+    def _request(self, method: str, path: str, body: Body | bytes | None = None) -> Flow[Any]:
+        """One request with retries on connection errors, 408, 429 and 5xx; returns the decoded body."""
         attempt = 0
+        content = serialize(body, self.encoding)  # once, whatever the retries
         while True:
             try:
-                response: httpx.Response = yield Send(method, path, body)
+                response: httpx.Response = yield Send(method, path, content)
             except APIConnectionError:
                 if attempt >= self.max_retries:
                     raise
@@ -172,10 +173,7 @@ class BaseClient:
                 attempt += 1
                 continue
             if response.is_success:
-                try:
-                    return response.json()
-                except ValueError as e:
-                    raise APIResponseError(f"the service sent invalid JSON ({e})") from None
+                return payload(response)
             if attempt >= self.max_retries or not _retryable(response.status_code):
                 raise error_for_response(response)
             yield Sleep(self.backoff.delay(attempt, response.headers.get("retry-after")))
@@ -195,17 +193,20 @@ class BaseClient:
         answer = yield from self._request("POST", "/v1/functions", _dumps({"function": graph}))
         return FunctionHandle.from_answer(answer, graph)
 
-    def _evaluate(self, function_id: str | None, function: Mapping[str, Any],
-                  body: dict[str, Any]) -> Flow[tuple[Any, bool]]:
-        """Evaluate by id; if this replica lacks the function, send it whole. Returns (payload, missed)."""
+    def _evaluate(self, function_id: str | None, function: Mapping[str, Any], body: dict[str, Any],
+                  path: str = "value-and-gradients") -> Flow[tuple[Any, bool]]:
+        """POST ``/v1/functions/{id}/<path>``; if this replica lacks the function, ``/v1/<path>`` with it whole.
+
+        Returns (payload, missed).
+        """
         if function_id is not None:
-            path = f"/v1/functions/{quote(function_id, safe=':')}/value-and-gradients"
+            by_id = f"/v1/functions/{quote(function_id, safe=':')}/{path}"
             try:
-                return (yield from self._request("POST", path, _dumps(body))), False
+                return (yield from self._request("POST", by_id, _dumps(body))), False
             except NotFoundError as e:
                 if e.code != "unknown_function":
                     raise
-        payload = yield from self._request("POST", "/v1/value-and-gradients", _dumps({"function": function, **body}))
+        payload = yield from self._request("POST", f"/v1/{path}", _dumps({"function": function, **body}))
         return payload, function_id is not None
 
     def _value_and_gradients(self, function: Any, args: Sequence[Any] | Mapping[str, Any], params: Any,
@@ -215,15 +216,19 @@ class BaseClient:
         payload, _ = yield from self._evaluate(spec.function_id, spec.function, body)
         return spec.decode(payload)
 
-    def _call(self, remote: RemoteFunction, args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> Flow[tuple[Any, list[Any]]]:
-        """One call of a remote function: register once per arity, then send only arguments.
+    def _call(self, remote: RemoteFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow[Any]:
+        """One call of a remote function (of any kind): the result as the local function returns it."""
+        entry, body = remote.prepare(args, kwargs)
+        payload = yield from self._send(entry, body, remote.path)
+        return remote.decode(entry.spec, payload)
+
+    def _send(self, entry: Entry, body: dict[str, Any], path: str) -> Flow[Any]:
+        """Register a traced function once, then send only arguments to ``path``; returns the payload.
 
         After a miss the next call is sent whole too: behind a round-robin balancer
         it lands on another replica, which learns the function, so misses die out
         instead of recurring on every call.
         """
-        entry, body = remote.prepare(args, kwargs)
         if entry.function_id is None and not entry.registering:
             entry.registering = True  # concurrent first calls go one-shot instead of registering again
             try:
@@ -233,6 +238,6 @@ class BaseClient:
                 entry.registering = False
         function_id = None if entry.teach else entry.function_id
         entry.teach = False
-        payload, missed = yield from self._evaluate(function_id, entry.spec.function, body)
+        payload, missed = yield from self._evaluate(function_id, entry.spec.function, body, path)
         entry.teach = entry.teach or missed
-        return entry.spec.decode(payload)
+        return payload

@@ -9,21 +9,24 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from valgrad._base import DEFAULT_TIMEOUT, Backoff, BaseClient, Flow, Send
-from valgrad.remote import FunctionHandle, RemoteFunction
+from valgrad._base import DEFAULT_TIMEOUT, Backoff, Flow, Send
+from valgrad.remote import FunctionHandle
+from valgrad.toolkit import RemoteKinds
 
 __all__ = ["AsyncClient"]
 
 T = TypeVar("T")
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(RemoteKinds):
     """An asyncio valgrad service client; see ``Client`` for the arguments."""
 
     def __init__(self, base_url: str | None = None, *, api_key: str | None = None,
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2,
-                 backoff: Backoff | None = None, http_client: httpx.AsyncClient | None = None) -> None:
-        super().__init__(base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff)
+                 backoff: Backoff | None = None, http_client: httpx.AsyncClient | None = None,
+                 encoding: str = "msgpack") -> None:
+        super().__init__(base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
+                         encoding=encoding)
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
 
@@ -45,29 +48,55 @@ class AsyncClient(BaseClient):
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
-    # -- remote functions ---------------------------------------------------------------------
+    # -- remote functions (each returns a coroutine; called inside a trace, the local result) -----------
 
     def value_and_gradients_function(
         self, f: Callable[..., Any], params: Any = None, unconnected_gradients: str = "none"
     ) -> Callable[..., Coroutine[Any, Any, tuple[Any, list[Any]]]]:
-        """Return ``async g(*args, dy=None) -> (value, [gradients])``, evaluated by the service."""
-        remote = RemoteFunction(f, params, unconnected_gradients)
-
-        async def decorated(*args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
-            return await self._run(self._call(remote, args, kwargs))
-
-        decorated.__doc__ = f"Remote value and gradients of {getattr(f, '__name__', 'f')}."
-        return decorated
+        """Return ``async g(*args, dy=None) -> (value, [gradients])``, evaluated by the service; ``g.batch``."""
+        g: Callable[..., Coroutine[Any, Any, tuple[Any, list[Any]]]] = self._function(
+            "gradients", f, params, unconnected_gradients)
+        return g
 
     def gradients_function(self, f: Callable[..., Any], params: Any = None,
                            unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, list[Any]]]:
-        """Return ``async g(*args, dy=None) -> [gradients]``, evaluated by the service."""
+        """Return ``async g(*args, dy=None) -> [gradients]``, evaluated by the service; ``g.batch``."""
         inner = self.value_and_gradients_function(f, params, unconnected_gradients)
 
         async def decorated(*args: Any, **kwargs: Any) -> list[Any]:
             return (await inner(*args, **kwargs))[1]
 
+        async def batch(calls: Sequence[Any], return_exceptions: bool = False, **chunking: int) -> list[Any]:
+            """Gradients of many calls in order, sent as batch requests."""
+            results = await inner.batch(calls, return_exceptions, **chunking)  # type: ignore[attr-defined]
+            return [r if isinstance(r, Exception) else r[1] for r in results]
+
+        decorated.batch = batch  # type: ignore[attr-defined]
         return decorated
+
+    def value_and_jvp_function(self, f: Callable[..., Any], params: Any = None,
+                               unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, Any]]:
+        """Return ``async g(*args, tangents) -> (value, jvp)``, evaluated by the service."""
+        g: Callable[..., Coroutine[Any, Any, Any]] = self._function("jvp", f, params, unconnected_gradients)
+        return g
+
+    def value_and_jacobian_function(self, f: Callable[..., Any], params: Any = None,
+                                    unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, Any]]:
+        """Return ``async g(*args) -> (value, jacobian)``, evaluated by the service."""
+        g: Callable[..., Coroutine[Any, Any, Any]] = self._function("jacobian", f, params, unconnected_gradients)
+        return g
+
+    def hessian_function(self, f: Callable[..., Any], params: Any = None,
+                         unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, Any]]:
+        """Return ``async g(*args) -> (value, [grad_i], [[H_ij]])``, evaluated by the service."""
+        g: Callable[..., Coroutine[Any, Any, Any]] = self._function("hessian", f, params, unconnected_gradients)
+        return g
+
+    def hvp_function(self, f: Callable[..., Any], params: Any = None,
+                     unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, Any]]:
+        """Return ``async g(*args, vectors) -> (value, [grad_i], [hvp_i])``, evaluated by the service."""
+        g: Callable[..., Coroutine[Any, Any, Any]] = self._function("hvp", f, params, unconnected_gradients)
+        return g
 
     # -- lower level --------------------------------------------------------------------------
 

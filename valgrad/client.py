@@ -9,16 +9,19 @@ from typing import Any, TypeVar
 
 import httpx
 
-from valgrad._base import DEFAULT_TIMEOUT, Backoff, BaseClient, Flow, Send
-from valgrad.remote import FunctionHandle, RemoteFunction
+from valgrad._base import DEFAULT_TIMEOUT, Backoff, Flow, Send
+from valgrad.remote import FunctionHandle
+from valgrad.toolkit import RemoteKinds
 
 __all__ = ["Client"]
 
 T = TypeVar("T")
 
 
-class Client(BaseClient):
-    """A valgrad service at ``base_url`` (or ``$VALGRAD_URL``, else ``http://127.0.0.1:8000``), with ``api_key`` (or ``$VALGRAD_API_KEY``).
+class Client(RemoteKinds):
+    """A valgrad service at ``base_url`` (or ``$VALGRAD_URL``, else ``http://127.0.0.1:8000``).
+
+    ``api_key`` defaults to ``$VALGRAD_API_KEY``.
 
     ``timeout`` applies per request (default 60 s, or the injected ``http_client``'s
     own); failed requests are retried ``max_retries`` times as ``backoff`` says.
@@ -26,8 +29,10 @@ class Client(BaseClient):
 
     def __init__(self, base_url: str | None = None, *, api_key: str | None = None,
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2,
-                 backoff: Backoff | None = None, http_client: httpx.Client | None = None) -> None:
-        super().__init__(base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff)
+                 backoff: Backoff | None = None, http_client: httpx.Client | None = None,
+                 encoding: str = "msgpack") -> None:
+        super().__init__(base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
+                         encoding=encoding)
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client(timeout=DEFAULT_TIMEOUT)
 
@@ -49,28 +54,53 @@ class Client(BaseClient):
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
-    # -- remote functions (the TF-compatible surface) ----------------------------------------------
+    # -- remote functions (the TF-compatible surface and Version 2's kinds) -----------------------------
 
     def value_and_gradients_function(self, f: Callable[..., Any], params: Any = None,
                                      unconnected_gradients: str = "none") -> Callable[..., tuple[Any, list[Any]]]:
-        """Return ``g(*args, dy=None) -> (value, [gradients])``, evaluated by the service."""
-        remote = RemoteFunction(f, params, unconnected_gradients)
-
-        def decorated(*args: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
-            return self._run(self._call(remote, args, kwargs))
-
-        decorated.__doc__ = f"Remote value and gradients of {getattr(f, '__name__', 'f')}."
-        return decorated
+        """Return ``g(*args, dy=None) -> (value, [gradients])``, evaluated by the service; ``g.batch(calls)``."""
+        g: Callable[..., tuple[Any, list[Any]]] = self._function("gradients", f, params, unconnected_gradients)
+        return g
 
     def gradients_function(self, f: Callable[..., Any], params: Any = None,
                            unconnected_gradients: str = "none") -> Callable[..., list[Any]]:
-        """Return ``g(*args, dy=None) -> [gradients]``, evaluated by the service."""
+        """Return ``g(*args, dy=None) -> [gradients]``, evaluated by the service; ``g.batch(calls)``."""
         inner = self.value_and_gradients_function(f, params, unconnected_gradients)
 
         def decorated(*args: Any, **kwargs: Any) -> list[Any]:
             return inner(*args, **kwargs)[1]
 
+        def batch(calls: Sequence[Any], return_exceptions: bool = False, **chunking: int) -> list[Any]:
+            """Gradients of many calls in order, sent as batch requests."""
+            results = inner.batch(calls, return_exceptions, **chunking)  # type: ignore[attr-defined]
+            return [r if isinstance(r, Exception) else r[1] for r in results]
+
+        decorated.batch = batch  # type: ignore[attr-defined]
         return decorated
+
+    def value_and_jvp_function(self, f: Callable[..., Any], params: Any = None,
+                               unconnected_gradients: str = "none") -> Callable[..., tuple[Any, Any]]:
+        """Return ``g(*args, tangents) -> (value, jvp)``, evaluated by the service."""
+        g: Callable[..., tuple[Any, Any]] = self._function("jvp", f, params, unconnected_gradients)
+        return g
+
+    def value_and_jacobian_function(self, f: Callable[..., Any], params: Any = None,
+                                    unconnected_gradients: str = "none") -> Callable[..., tuple[Any, Any]]:
+        """Return ``g(*args) -> (value, jacobian)``, evaluated by the service."""
+        g: Callable[..., tuple[Any, Any]] = self._function("jacobian", f, params, unconnected_gradients)
+        return g
+
+    def hessian_function(self, f: Callable[..., Any], params: Any = None,
+                         unconnected_gradients: str = "none") -> Callable[..., tuple[Any, list[Any], Any]]:
+        """Return ``g(*args) -> (value, [grad_i], [[H_ij]])``, evaluated by the service."""
+        g: Callable[..., tuple[Any, list[Any], Any]] = self._function("hessian", f, params, unconnected_gradients)
+        return g
+
+    def hvp_function(self, f: Callable[..., Any], params: Any = None,
+                     unconnected_gradients: str = "none") -> Callable[..., tuple[Any, list[Any], list[Any]]]:
+        """Return ``g(*args, vectors) -> (value, [grad_i], [hvp_i])``, evaluated by the service."""
+        g: Callable[..., tuple[Any, list[Any], list[Any]]] = self._function("hvp", f, params, unconnected_gradients)
+        return g
 
     # -- lower level ----------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Remote functions: what a call sends (arguments as base64 tensors) and how its answer is read back.
 
-A Python function is traced symbolically once per arity (``engine.trace``)
-into a JSON graph; afterwards a call only checks its arguments as the local
-API does (same errors, raised before any request) and encodes them. Answers
+A Python function is traced symbolically (``engine.trace``) into a JSON graph
+once per argument signature and closure fingerprint (``RemoteFunction``);
+afterwards a call only checks its arguments as the local API does (same
+errors, raised before any request) and encodes them. Answers
 are decoded into ``engine.api.Array``s and rebuilt into the function's own
 output structure (list, tuple or dict), so remote and local results look
 the same.
@@ -11,26 +12,27 @@ the same.
 from __future__ import annotations
 
 import math
-import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from engine.api import Array
-from engine.codec import decode_tensor, encode_tensor
+from engine.api import as_argument
 from engine.errors import ArgumentError, CotangentError, EngineError
-from engine.limits import Limits
 from engine.params import resolve_params
+from engine.targets import check_vectors
+from engine.tensor import Tensor
 from engine.trace import positional_names, trace
 from engine.tree import flatten
 from valgrad.errors import APIResponseError
+from valgrad.fingerprint import fingerprint
+from valgrad.kinds import KINDS, decode_answer, decode_blocks
+from valgrad.wire import json_size
 
-__all__ = ["FunctionHandle", "RemoteFunction", "Spec", "request_body", "spec_of"]
-
-_KEYWORDS = "Functions to be differentiated cannot receive keyword arguments."
+__all__ = ["FunctionHandle", "RemoteFunction", "Spec", "encode_vectors", "request_body", "spec_of"]
 
 
 @dataclass(frozen=True)
@@ -73,22 +75,27 @@ class Spec:
     def decode(self, payload: Any) -> tuple[Any, list[Any]]:
         """``(value, [gradients])`` from a response body."""
         try:
-            raw, grads = payload["value"], payload["gradients"]
-            structured = isinstance(raw, list) if self.structured is None else self.structured
-            if structured:
-                if not isinstance(raw, list) or self.n_outputs not in (None, len(raw)):
-                    raise APIResponseError(f"expected a list of {self.n_outputs} output(s), got {raw!r:.80}")
-                value = self.rebuild([_decode(v, f"/value/{i}") for i, v in enumerate(raw)])
-            else:
-                value = _decode(raw, "/value")
-            return value, [None if g is None else _decode(g, f"/gradients/{i}") for i, g in enumerate(grads)]
+            return self.value(payload["value"]), decode_blocks(payload["gradients"], "/gradients")
         except (KeyError, TypeError, EngineError) as e:
             raise APIResponseError(f"unexpected response body: {e!r}") from None
+
+    def value(self, raw: Any) -> Any:
+        """The value in the function's own output structure."""
+        return self.like_value(raw, "/value", decode_answer)
+
+    def like_value(self, raw: Any, pointer: str, leaf: Callable[[Any, str], Any]) -> Any:
+        """Something with the value's structure (a JVP, a Jacobian), each output's part read by ``leaf``."""
+        structured = isinstance(raw, list) if self.structured is None else self.structured
+        if not structured:
+            return leaf(raw, pointer)
+        if not isinstance(raw, list) or self.n_outputs not in (None, len(raw)):
+            raise APIResponseError(f"expected a list of {self.n_outputs} output(s), got {raw!r:.80}")
+        return self.rebuild([leaf(v, f"{pointer}/{i}") for i, v in enumerate(raw)])
 
 
 @dataclass
 class Entry:
-    """One traced arity of a remote function and its id once registered."""
+    """One traced signature of a remote function and its id once registered."""
 
     spec: Spec
     function_id: str | None = None
@@ -97,31 +104,112 @@ class Entry:
 
 
 class RemoteFunction:
-    """The state behind ``client.value_and_gradients_function(f)``: traces and ids per arity."""
+    """The state behind ``client.<kind>_function(f)``: one trace (and id) per argument signature and closure.
 
-    def __init__(self, f: Callable[..., Any], params: Any, unconnected_gradients: str) -> None:
+    As ``jax.jit``, ``f`` is traced once per abstract signature (each argument's shape and dtype, as the
+    service will see it), so ``x.shape`` and ``len(x)`` work in ``f``; the key also holds the fingerprint of
+    the numbers and arrays ``f`` reads from its closure and globals (``valgrad.fingerprint``), so changing
+    one retraces instead of sending the old value. Called with traced arguments (inside a function being
+    differentiated or traced), it runs the local engine instead, so the enclosing trace records it.
+    """
+
+    def __init__(self, f: Callable[..., Any], params: Any, unconnected_gradients: str,
+                 kind: str = "gradients") -> None:
         self.f = f
         self.params = params
         self.unconnected_gradients = check_unconnected(unconnected_gradients)
+        self.kind = KINDS[kind]
         self.names = positional_names(f)
-        self._entries: dict[int, Entry] = {}
+        self._entries: OrderedDict[Any, Entry] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def path(self) -> str:
+        return self.kind.path
 
     def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Entry, dict[str, Any]]:
         """Check a call as the local API does and build its body (without the function)."""
-        dy = kwargs.pop("dy", None)
-        if kwargs:
-            raise ValueError(_KEYWORDS)
+        extra = self.kind.take(kwargs)
         positions = resolve_params(self.params, self.names, len(args))
-        entry = self._entry(len(args))
-        return entry, request_body(entry.spec, args, positions, dy, self.unconnected_gradients)
+        entry = self.entry(args)
+        dy = extra if self.kind.vector == "dy" else None
+        body = request_body(entry.spec, args, positions, dy, self.unconnected_gradients)
+        if self.kind.vector in ("tangents", "vectors"):
+            body[self.kind.vector] = encode_vectors(extra, positions, args, self.kind.vector)
+        return entry, body
 
-    def _entry(self, n_args: int) -> Entry:
-        with self._lock:  # threads sharing a client trace each arity once
-            entry = self._entries.get(n_args)
+    def decode(self, spec: Spec, payload: Any) -> Any:
+        """The call's result, shaped as the local function's."""
+        return self.kind.decode(spec, payload)
+
+    def nested(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Whether the call is traced by an enclosing gradient or trace (its arguments are Tensors)."""
+        return any(_traced(a) for a in args) or any(_traced(v) for v in kwargs.values())
+
+    def local(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The call run by the local engine, recorded by the enclosing trace."""
+        return self.kind.local(self.f, self.params, self.unconnected_gradients)(*args, **kwargs)
+
+    def batch_items(self, calls: Sequence[Any]) -> tuple[list[tuple[Entry, list[Item]]], dict[int, Exception]]:
+        """Each call's body, grouped by trace (calls of one signature share a registered function), and the
+        calls refused here as the local API would refuse them; a call is a tuple of arguments (or one)."""
+        if self.kind.vector != "dy":
+            raise TypeError("batches are of value-and-gradients functions")
+        groups: dict[int, tuple[Entry, list[Item]]] = {}
+        errors: dict[int, Exception] = {}
+        for i, call in enumerate(calls):
+            try:
+                entry, body = self.prepare(call if isinstance(call, tuple) else (call,), {})
+            except (EngineError, ValueError, TypeError) as e:  # a trace or an argument check failed for this call
+                errors[i] = e
+                continue
+            del body["encoding"]
+            body.pop("unconnected_gradients", None)
+            groups.setdefault(id(entry), (entry, []))[1].append((i, body, json_size(body)))
+        return list(groups.values()), errors
+
+    def entry(self, args: Sequence[Any]) -> Entry:
+        """The trace for these arguments' signature and ``f``'s current closure (traced on a miss)."""
+        signature = tuple(_abstract(a, i) for i, a in enumerate(args))
+        key = (signature, fingerprint(self.f))
+        with self._lock:  # threads sharing a client trace each signature once
+            entry = self._entries.get(key)
             if entry is None:
-                entry = self._entries[n_args] = Entry(_traced_spec(self.f, n_args, self.names))
+                entry = self._entries[key] = Entry(_traced_spec(self.f, len(args), self.names, signature))
+                while len(self._entries) > MAX_TRACES:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(key)
             return entry
+
+
+Item = tuple[int, dict[str, Any], int]  # a batched call: its index, body and body size
+MAX_TRACES = 64  # per remote function, least recently used dropped first
+
+
+def _traced(a: Any) -> bool:
+    return isinstance(a, Tensor) or (type(a) is np.ndarray and a.dtype.kind == "O") or \
+        (isinstance(a, list | tuple) and any(_traced(x) for x in a))
+
+
+def _abstract(a: Any, i: int) -> tuple[tuple[int, ...], str]:
+    """An argument's shape and dtype as the service will see it (what ``_encode_arg`` sends)."""
+    if type(a) is float or type(a) is int:
+        return (), "float64"
+    x = a if isinstance(a, np.ndarray) else np.asarray(a)
+    kind, size = x.dtype.kind, x.dtype.itemsize
+    if kind == "f":
+        return x.shape, "float32" if size <= 4 else "float64"
+    if kind in "biu":
+        return x.shape, "float64"
+    raise ArgumentError(f"argument {i} must be a real number or array of numbers, got dtype {x.dtype}",
+                        pointer=f"/args/{i}")
+
+
+def encode_vectors(vectors: Any, positions: list[int], args: Sequence[Any], name: str) -> list[Any]:
+    """Tangents or HVP vectors checked as the local API checks them (same errors), one tensor per param."""
+    xs = [as_argument(a, i) if i in positions else a for i, a in enumerate(args)]
+    return [np.asarray(v) for v in check_vectors(vectors, positions, xs, name)]
 
 
 def spec_of(function: Any, args: Sequence[Any] | Mapping[str, Any] | None = None) -> Spec:
@@ -139,13 +227,14 @@ def spec_of(function: Any, args: Sequence[Any] | Mapping[str, Any] | None = None
             return _traced_spec(function, len(names), names)
         if isinstance(args, Mapping):
             raise ValueError("a Python function takes its arguments as a list (by position)")
-        return _traced_spec(function, len(args), names)
+        return _traced_spec(function, len(args), names, [_abstract(a, i) for i, a in enumerate(args)])
     raise TypeError(f"function must be a JSON graph, an expression, a FunctionHandle or a callable, "
                     f"got {type(function).__name__}")
 
 
-def _traced_spec(f: Callable[..., Any], n_args: int, names: list[str] | None) -> Spec:
-    traced = trace(f, n_args)
+def _traced_spec(f: Callable[..., Any], n_args: int, names: list[str] | None,
+                 signature: Sequence[tuple[tuple[int, ...], str]] | None = None) -> Spec:
+    traced = trace(f, n_args, signature)
     return Spec(traced.graph, traced.structured, traced.rebuild, names, traced=True, n_outputs=traced.n_outputs)
 
 
@@ -156,7 +245,7 @@ def _list_output(function: Mapping[str, Any]) -> bool | None:
 
 def request_body(spec: Spec, args: Sequence[Any] | Mapping[str, Any], params: Any, dy: Any,
                  unconnected_gradients: str) -> dict[str, Any]:
-    """The JSON body of an evaluation, without ``function``; arrays go as base64 tensors."""
+    """The body of an evaluation, without ``function``; arrays stay arrays (binary tensors once serialised)."""
     if isinstance(args, Mapping):
         encoded: Any = {str(k): _encode_arg(a, k) for k, a in args.items()}
     else:
@@ -185,11 +274,11 @@ def _encode_arg(a: Any, key: int | str) -> Any:
         return float(a)
     x = np.asarray(a)
     if x.dtype.kind == "f" and x.dtype.itemsize in (4, 8):
-        return encode_tensor(x, "base64")
+        return x
     if x.dtype.kind == "f":  # float16 computes as float32, long double as float64: as the local API does
-        return encode_tensor(x.astype(np.float32 if x.dtype.itemsize < 4 else np.float64), "base64")
+        return x.astype(np.float32 if x.dtype.itemsize < 4 else np.float64)
     if x.dtype.kind in "biu":
-        return encode_tensor(x.astype(np.float64), "base64")
+        return x.astype(np.float64)
     raise ArgumentError(f"argument {key} must be a real number or array of numbers, got dtype {x.dtype}",
                         pointer=f"/args/{key}")
 
@@ -215,12 +304,4 @@ def _encode_cotangent(d: Any, pointer: str) -> Any:
             x = np.asarray(d, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise CotangentError(f"dy must be numeric: {e}", pointer=pointer) from None
-    return encode_tensor(x, "base64")
-
-
-_UNBOUNDED = Limits(max_json_lists=sys.maxsize)
-
-
-def _decode(obj: Any, pointer: str) -> Any:
-    # A response is the server's, already bounded by it: no request-side limit applies here.
-    return decode_tensor(obj, pointer, limits=_UNBOUNDED, max_elements=sys.maxsize).view(Array)
+    return x

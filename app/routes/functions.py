@@ -61,7 +61,7 @@ async def register_function(request: Request) -> JSONBytes:
 )
 async def get_function(request: Request) -> JSONBytes:
     """The function in canonical form: hashing it (SHA-256) gives its id."""
-    graph = service_of(request).held(_function_id(request))
+    graph = await service_of(request).find(_function_id(request))
     return JSONBytes(graph.canonical, headers={"ETag": f'"{graph.id}"'})
 
 

@@ -11,6 +11,20 @@ from app_support import ROOT, TestClient
 from app.openapi_dump import render
 
 OPERATIONS = {
+    ("post", "/v1/value-and-jvp"): "valueAndJvp",
+    ("post", "/v1/functions/{function_id}/value-and-jvp"): "valueAndJvpOfFunction",
+    ("post", "/v1/value-and-jacobian"): "valueAndJacobian",
+    ("post", "/v1/functions/{function_id}/value-and-jacobian"): "valueAndJacobianOfFunction",
+    ("post", "/v1/hessian"): "hessian",
+    ("post", "/v1/functions/{function_id}/hessian"): "hessianOfFunction",
+    ("post", "/v1/hvp"): "hvp",
+    ("post", "/v1/functions/{function_id}/hvp"): "hvpOfFunction",
+    ("post", "/v1/abstract-eval"): "abstractEval",
+    ("post", "/v1/functions/{function_id}/abstract-eval"): "abstractEvalOfFunction",
+    ("post", "/v1/check-gradients"): "checkGradients",
+    ("post", "/v1/functions/{function_id}/check-gradients"): "checkGradientsOfFunction",
+    ("post", "/v1/batch/value-and-gradients"): "batchValueAndGradients",
+    ("post", "/v1/functions/{function_id}/batch/value-and-gradients"): "batchValueAndGradientsOfFunction",
     ("post", "/v1/value-and-gradients"): "valueAndGradients",
     ("post", "/v1/functions"): "registerFunction",
     ("get", "/v1/functions/{function_id}"): "getFunction",

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import msgpack
 import numpy as np
 import pytest
 
@@ -28,6 +29,13 @@ class Recorder:
 
     def client(self, base_url: str | None = URL, **kwargs: Any) -> valgrad.Client:
         return valgrad.Client(base_url, http_client=httpx.Client(transport=httpx.MockTransport(self)), **kwargs)
+
+
+def sent(request: httpx.Request) -> Any:
+    """A request's body as sent: MessagePack (the default) or JSON."""
+    if request.headers["content-type"] == "application/msgpack":
+        return msgpack.unpackb(request.content)
+    return json.loads(request.content)
 
 
 def f(x: Any, y: Any) -> Any:
@@ -183,7 +191,7 @@ def test_async_remote_call_raises_local_errors_before_any_request() -> None:
 def test_python_numbers_go_as_json_numbers(arg: Any, expected: float) -> None:
     rec = Recorder({"value": 1.0, "gradients": [1.0, 1.0], "params": [0, 1]})
     rec.client().value_and_gradients(f, [arg, 1.0])
-    body = json.loads(rec.requests[0].content)
+    body = sent(rec.requests[0])
     assert body["args"][0] == expected and body["encoding"] == "base64" and "function" in body
 
 
@@ -198,11 +206,11 @@ def test_python_numbers_go_as_json_numbers(arg: Any, expected: float) -> None:
 def test_arrays_go_as_base64_tensors_keeping_float32(arg: Any, dtype: str) -> None:
     rec = Recorder({"value": 1.0, "gradients": [1.0, 1.0], "params": [0, 1]})
     rec.client().value_and_gradients(f, [arg, 1.0])
-    sent = json.loads(rec.requests[0].content)["args"][0]
-    assert sent["dtype"] == dtype and sent["shape"] == list(np.shape(arg)) and isinstance(sent["data"], str)
+    arg0 = sent(rec.requests[0])["args"][0]
+    assert arg0["dtype"] == dtype and arg0["shape"] == list(np.shape(arg)) and isinstance(arg0["data"], bytes)
 
 
 def test_params_are_sent_as_resolved_indices() -> None:
     rec = Recorder({"value": 1.0, "gradients": [1.0], "params": [1]})
     rec.client().value_and_gradients(f, [2.0, 3.0], params="y")
-    assert json.loads(rec.requests[0].content)["params"] == [1]
+    assert sent(rec.requests[0])["params"] == [1]

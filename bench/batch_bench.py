@@ -1,0 +1,45 @@
+"""Batch benchmark (issue 12): the registered seed in batches of 1,000 vs single registered requests.
+
+Both load the same live server at ``http_bench.CONNECTIONS`` connections with the
+same generator (wrk when installed, else async httpx), interleaved; the batch's
+evaluations per second are its requests per second times the batch size.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from bench.http_bench import CONNECTIONS, load
+from bench.servers import serve
+from bench.timing import table
+
+BATCH = 1000
+ROUNDS = 2
+SEED = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}
+
+
+def run() -> str:
+    import httpx
+
+    with serve("app.main:create_app", factory=True) as url:
+        fid = httpx.post(url + "/v1/functions", json={"function": SEED}).json()["id"]
+        base = f"{url}/v1/functions/{fid}"
+        single = orjson.dumps({"args": [2, 3]})
+        batch = orjson.dumps({"requests": [{"args": [2 + i / BATCH, 3]} for i in range(BATCH)]})
+        check = httpx.post(base + "/batch/value-and-gradients", content=batch,
+                           headers={"Content-Type": "application/json"}).json()["results"]
+        assert len(check) == BATCH and check[0]["gradients"] == [27.0, -4.0]
+        singles, batches = [], []
+        for _ in range(ROUNDS):  # interleaved, so drift on a shared machine hits both alike
+            singles.append(load(base + "/value-and-gradients", single))
+            batches.append(load(base + "/batch/value-and-gradients", batch))
+    s = max(r["rps"] for r in singles)
+    b = max(r["rps"] for r in batches) * BATCH
+    errors = sum(r["errors"] for r in singles + batches)
+    return "\n".join([
+        f"## Batches: registered seed, {CONNECTIONS} connections, best of {ROUNDS} interleaved runs", "",
+        table(["request", "evaluations/s", "ratio"],
+              [["single registered requests", f"{s:.0f}", "1.0×"],
+               [f"batches of {BATCH:,} (POST .../batch/value-and-gradients)", f"{b:.0f}", f"{b / s:.1f}×"]]),
+        "", f"Target: ≥ 10×. Non-2xx responses: {errors:.0f}.",
+    ])
