@@ -236,6 +236,11 @@ class EvalPool:
         with self._cond:
             self._closed = False
 
+    def warm(self) -> None:
+        """Start one worker now (and the forkserver behind it, which loads NumPy and the engine once), so the
+        first evaluation after a (re)start does not wait for them."""
+        self._release(self._acquire())
+
     def close(self) -> None:
         """Stop the idle workers now; busy ones stop when their evaluation ends."""
         with self._cond:

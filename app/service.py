@@ -96,10 +96,12 @@ class Service:
         self.pool = EvalPool(settings.max_concurrency, settings.eval_timeout_seconds, settings.eval_memory_bytes,
                              self.limits, metrics, settings.tier) if settings.eval_processes else None
 
-    def open(self) -> None:
-        """Start accepting evaluations (at startup)."""
+    def open(self, warm: bool = False) -> None:
+        """Start accepting evaluations (at startup); ``warm`` starts a first worker process too."""
         if self.pool is not None:
             self.pool.open()
+            if warm:
+                self.pool.warm()
 
     def close(self) -> None:
         """Stop the worker processes (at shutdown)."""

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     eval_timeout_seconds: float = Field(default=30.0, gt=0,
                                         description="hard deadline of one evaluation in a worker; past it the "
                                                     "worker is killed and the client gets 422 deadline_exceeded")
+    eval_warm_start: bool = Field(default=True,
+                                  description="start the first evaluation worker process at startup (readiness "
+                                              "waits for it), so the first request after a (re)start does not")
     compiled_enabled: bool = Field(default=True,
                                    description="compile hot plans into fused kernels (numba, when installed) in "
                                                "the worker processes; the NumPy interpreter runs until then and "

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def make_client(**settings: Any) -> TestClient:
-    """A TestClient over a fresh app with ``settings`` (not yet entered: use it in a ``with``)."""
+    """A TestClient over a fresh app with ``settings`` (not yet entered: use it in a ``with``); its evaluation
+    workers start on demand, so an in-process test pays for none it does not use."""
+    settings.setdefault("eval_warm_start", False)
     return TestClient(create_app(Settings(**settings)), raise_server_exceptions=False)
 
 
@@ -49,15 +52,17 @@ class LiveServer:
             return f.read()
 
 
-def start_server(tmp_dir: str, env: dict[str, str] | None = None, workers: int = 1) -> LiveServer:
-    """``valgrad serve`` on a free port of 127.0.0.1, waited for until /readyz answers."""
+def start_server(tmp_dir: str, env: dict[str, str] | None = None, workers: int = 1,
+                 uvicorn_args: Sequence[str] | None = None) -> LiveServer:
+    """``valgrad serve`` (or plain ``uvicorn <uvicorn_args>``) on a free port of 127.0.0.1, ready on /readyz."""
     port = free_port()
     log_path = os.path.join(tmp_dir, f"server-{port}.log")
     full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("VALGRAD_")}, **(env or {})}
+    command = ["app.cli", "serve"] if uvicorn_args is None else ["uvicorn", *uvicorn_args]
     log = open(log_path, "wb")  # noqa: SIM115 - the server writes to it until teardown
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)], cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        [sys.executable, "-m", *command, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

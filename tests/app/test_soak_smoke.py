@@ -1,8 +1,8 @@
 """`python -m bench.soak` in its short form: the soak script runs end to end and its checks pass.
 
-Five seconds of the same mix and faults as `make soak` (a worker killed, the
+Ten seconds of the same mix and faults as `make soak` (a worker killed, the
 server restarted, SDK calls across both), with a loose memory tolerance: a
-five-second run has no room for a real warm-up, so memory is judged only by
+ten-second run has no room for a real warm-up, so memory is judged only by
 the full run.
 """
 
@@ -11,7 +11,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from app_support import ROOT
+
+pytestmark = pytest.mark.slow  # a short soak against a served app: `make test`, not `make check`
 
 CHECKS = ["no 5xx", "every valid answer numerically right", "every invalid request got its problem code",
           "no timeouts (shed load is 503, not waiting)", "every 503 carried Retry-After",
@@ -21,7 +24,7 @@ CHECKS = ["no 5xx", "every valid answer numerically right", "every invalid reque
 
 
 def test_short_soak_passes_every_check() -> None:
-    done = subprocess.run([sys.executable, "-m", "bench.soak", "--seconds", "5", "--connections", "8",
+    done = subprocess.run([sys.executable, "-m", "bench.soak", "--seconds", "10", "--connections", "8",
                            "--rss-tolerance", "1.0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     report = done.stdout
     assert done.returncode == 0, report + done.stderr[-3000:]
