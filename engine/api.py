@@ -11,6 +11,8 @@ estimate, for callers that choose where to run the work.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,11 +60,9 @@ def value_and_gradients_function(
         if kwargs:
             raise ValueError("Functions to be differentiated cannot receive keyword arguments.")
         positions = resolve_params(params, names, len(args))
-        with warnings.catch_warnings(record=True) as caught:  # NumPy's warnings, told at the caller's line
-            warnings.simplefilter("always")
-            result = _eager(f, args, positions, dy, zeros)
-        retell(caught)
-        return result
+        told: set[str] = set()  # NumPy's floating-point warnings, once each, at the user's line
+        with np.errstate(all="call", call=lambda kind, _: _warn_outside_engine(kind, told)):
+            return _eager(f, args, positions, dy, zeros)
 
     decorated.__doc__ = f"Value and gradients of {getattr(f, '__name__', 'f')}."
     return decorated
@@ -139,10 +139,19 @@ class Evaluation:
         return value, [_finish(g, self.xs[p], self.zeros) for g, p in zip(grads, self.positions, strict=True)]
 
 
-def retell(caught: Sequence[warnings.WarningMessage], stacklevel: int = 3) -> None:
-    """Warn again, once per distinct message, from the user's call (``g(x)``) rather than from engine files."""
-    for message, category in dict.fromkeys((str(w.message), w.category) for w in caught):
-        warnings.warn(message, category, stacklevel=stacklevel)
+_ENGINE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _warn_outside_engine(kind: str, told: set[str]) -> None:
+    """A NumPy floating-point warning (``kind``: "divide by zero", ...) told at the first line outside the engine:
+    the user's ``np.log(x)`` while tracing, their ``g(x)`` for the backward pass. Once per kind and call."""
+    if kind in told:
+        return
+    told.add(kind)
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_ENGINE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"{kind} encountered while differentiating", RuntimeWarning, stacklevel=level)
 
 
 # -- eager tracing ------------------------------------------------------------------
