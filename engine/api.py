@@ -16,6 +16,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Literal
 
 import numpy as np
@@ -148,7 +149,8 @@ def _warn_outside_engine(kind: str, told: set[str]) -> None:
     if kind in told:
         return
     told.add(kind)
-    frame, level = sys._getframe(1), 2
+    frame: FrameType | None = sys._getframe(1)
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(_ENGINE):
         frame, level = frame.f_back, level + 1
     warnings.warn(f"{kind} encountered while differentiating", RuntimeWarning, stacklevel=level)
