@@ -1,4 +1,4 @@
-# valgrad: `make serve` runs the service, `make test` runs every check.
+# valgrad: `make serve` runs the service, `make test` runs every check, `make check` the fast ones.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -17,7 +17,7 @@ LOCKED := $(if $(shell command -v flock),flock $(VENV)/.lock)
 PIP_INSTALL = $(LOCKED) sh -c 'test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt $(1)'
 
-.PHONY: serve test lint typecheck pytest bench calibrate openapi fuzz soak docker-smoke fresh-check clean
+.PHONY: serve test check lint typecheck pytest bench calibrate openapi fuzz soak docker-smoke fresh-check clean
 
 $(SERVE_STAMP): pyproject.toml constraints.txt
 	@mkdir -p $(VENV)
@@ -34,6 +34,11 @@ serve: $(SERVE_STAMP)
 	$(BIN)/python -m app.cli serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) lint typecheck pytest
+
+# The loop while developing: lint, types and every test not marked slow (live servers, fuzzing, soak, browsers).
+# The schema-fuzz module is all slow and builds its cases while being collected (~8 s), so it is not even collected.
+check: $(STAMP) lint typecheck
+	$(BIN)/pytest -m "not slow" --ignore=tests/app/test_schema_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine app valgrad tests bench

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import logging
+import logging.config
 import re
 import secrets
 import time
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import problem_response
 from app.metrics import Metrics
 
-__all__ = ["REQUEST_ID", "AccessMiddleware", "JSONFormatter"]
+__all__ = ["REQUEST_ID", "AccessMiddleware", "JSONFormatter", "configure_logging", "log_config"]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -55,6 +56,34 @@ class JSONFormatter(logging.Formatter):
 
 
 JSONFormatter.converter = time.gmtime
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """logging.dictConfig for JSON lines on stderr, uvicorn's own loggers included."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.access.JSONFormatter"}},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            "valgrad": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": [], "propagate": False},  # the app writes its own access log
+        },
+    }
+
+
+def configure_logging(level: str) -> None:
+    """JSON logs on stderr, unless the host already routes the ``valgrad`` logger somewhere.
+
+    Called where the app is built, so any ASGI server (``uvicorn app.main:app``, gunicorn) gets access
+    lines with request ids. A handler on ``valgrad`` or an ancestor (``valgrad serve``'s config, a host's
+    root handler, pytest's capture) means someone chose already: leave it alone.
+    """
+    if not logging.getLogger("valgrad").hasHandlers():
+        logging.config.dictConfig(log_config(level))
 
 
 _ID_PREFIX = secrets.token_hex(8)  # per process: ids stay unique across workers and restarts

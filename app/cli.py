@@ -16,29 +16,12 @@ import resource
 import shutil
 import tempfile
 from collections.abc import Sequence
-from typing import Any
 
+from app.access import log_config
 from app.metrics import MULTIPROC_ENV
 from app.settings import Settings
 
-__all__ = ["log_config", "main", "settings_table"]
-
-
-def log_config(level: str) -> dict[str, Any]:
-    """logging.dictConfig for JSON lines on stderr, uvicorn's own loggers included."""
-    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "app.access.JSONFormatter"}},
-        "handlers": {"stderr": handler},
-        "loggers": {
-            "valgrad": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
-            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
-            "uvicorn.error": {"level": level.upper()},
-            "uvicorn.access": {"handlers": [], "propagate": False},  # the app writes its own access log
-        },
-    }
+__all__ = ["main", "settings_table"]
 
 
 def _parser(settings: Settings) -> argparse.ArgumentParser:

@@ -1,5 +1,8 @@
 """The FastAPI app: ``create_app(settings)`` wires settings, middleware, error handlers and routers.
 
+``app.main:app`` is the app built from the ``VALGRAD_*`` environment, for ``uvicorn app.main:app``,
+``fastapi run`` and gunicorn; it is built on first access, so importing this module has no side effects.
+
 Middleware, outermost first: access (request id, log, metrics, last-resort
 500) -> CORS (when configured) -> API keys (when configured) -> body limits
 (size, shared budget) -> routes. Shutdown stops the evaluation
@@ -8,6 +11,8 @@ worker processes. Everything else lives in the module its name says.
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -18,21 +23,21 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from app.access import AccessMiddleware
+from app.access import AccessMiddleware, configure_logging
+from app.allocator import tune_allocator
 from app.auth import ApiKeyMiddleware
 from app.errors import install_error_handlers
+from app.function_cache import FunctionRegistry
 from app.limits import BodyLimitMiddleware
-from app.memory import tune_allocator
 from app.metrics import Metrics
 from app.msgpack_wire import FormatMiddleware
 from app.openapi import install_openapi
-from app.registry import FunctionRegistry
 from app.routes import derivatives, docs, functions, gradients, health, ops, playground
 from app.service import Service
 from app.settings import Settings
 from app.store import open_store
 
-__all__ = ["create_app"]
+__all__ = ["app", "create_app"]  # noqa: F822 - ``app`` is built on first access (__getattr__)
 
 STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """\
@@ -62,6 +67,7 @@ def _version() -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; ``settings`` default to the ``VALGRAD_*`` environment."""
     settings = settings or Settings()
+    configure_logging(settings.log_level)
     tune_allocator()  # before any evaluation thread exists
     store = open_store(settings.function_store, settings.function_store_ttl_seconds,
                        settings.function_store_timeout_seconds, settings.registry_max_bytes)
@@ -72,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ops.op_set()  # build the op list once, before the first request
         app.state.service.slots.bind()
-        app.state.service.open()
+        await anyio.to_thread.run_sync(app.state.service.open, settings.eval_warm_start)  # before ready
         app.state.ready = True
         yield
         app.state.ready = False  # readiness fails while draining, so load balancers stop sending
@@ -103,3 +109,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessMiddleware, metrics=metrics, log_requests=settings.access_log)
     install_openapi(app)
     return app
+
+
+@functools.cache
+def _environment_app() -> FastAPI:
+    return create_app()
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``app``: the service as the environment configures it, built once on first access (PEP 562)."""
+    if name == "app":
+        return _environment_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """Lists ``app`` too, so ``fastapi run`` finds it."""
+    return sorted({*vars(sys.modules[__name__]), "app"})

@@ -23,7 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from app.registry import FunctionRegistry, RegistryStats
+from app.function_cache import FunctionRegistry, RegistryStats
 
 __all__ = ["MULTIPROC_ENV", "Metrics"]
 

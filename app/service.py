@@ -24,10 +24,10 @@ from typing import Any
 import orjson
 
 from app.errors import UnknownFunctionError
+from app.function_cache import FunctionRegistry
 from app.limits import Slots
 from app.metrics import Metrics
 from app.pool import EvalPool
-from app.registry import FunctionRegistry
 from app.schemas import EvaluateRequest, RegisterRequest, ValueAndGradientsRequest
 from app.settings import Settings
 from app.wire import Encoding, decode_args, decode_dy, dumps, encode_result, parse_envelope

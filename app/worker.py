@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from app import kinds
-from app.memory import tune_allocator
+from app.allocator import tune_allocator
 from app.transfer import Pipe, receive, send
 from engine import compiled
 from engine.errors import EngineError

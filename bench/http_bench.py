@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 
 import engine
-from app.memory import keep_freed_memory
+from app.allocator import keep_freed_memory
 from bench.servers import serve
 from bench.timing import fmt_time, median_time, table
 from engine.codec import decode_tensor, encode_tensor

@@ -7,7 +7,7 @@ than the registry holds, so it evicts), calls by id (resent whole on 404
 that must get their exact problem code; every valid answer is compared with
 the engine's result in-process. Meanwhile SDK clients call a remote function
 in threads. Timeline: warm-up (25%: the server keeps freed memory for reuse,
-see ``app.memory``, so resident memory first climbs to the mix's high-water
+see ``app.allocator``, so resident memory first climbs to the mix's high-water
 mark), steady load until 70% (resident memory of the server's processes
 measured at both ends), one worker killed with
 SIGKILL, the whole server restarted at 85%, load until the end. It passes when

@@ -21,7 +21,7 @@ import orjson
 
 import engine
 import valgrad
-from app.memory import keep_freed_memory
+from app.allocator import keep_freed_memory
 from bench.servers import serve
 from bench.timing import fmt_time, median_times, table
 from engine.codec import decode_tensor, encode_tensor

@@ -17,8 +17,8 @@ import numpy as np
 from engine.errors import TracingError
 from engine.ir import Abstract, Input
 from engine.params import positional_names
+from engine.serialise import tape_to_json
 from engine.tape import Tape
-from engine.tape_json import tape_to_json
 from engine.tensor import Tensor, lift
 from engine.tree import Rebuild, flatten
 

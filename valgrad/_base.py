@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import importlib.metadata
+import logging
 import math
 import os
 import random
@@ -38,6 +39,7 @@ __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_URL", "BaseClient", "Flow", "Send", "Slee
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 DEFAULT_URL = "http://127.0.0.1:8000"  # what `make serve` and `valgrad serve` bind
 T = TypeVar("T")
+log = logging.getLogger("valgrad")  # debug: each retry decision (``logging.getLogger("valgrad").setLevel("DEBUG")``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +65,12 @@ Flow = Generator[Send | Sleep, Any, T]
 class Backoff:
     """Retry delays: ``base * 2**attempt`` capped at ``cap``, up to ``jitter`` of it removed at random.
 
-    A ``Retry-After`` header (RFC 9110 §10.2.3) replaces the computed delay when it
-    asks for at most ``max_retry_after`` seconds (a longer ask is not waited out);
-    up to ``jitter`` of it is added at random, so clients shed together by an
-    overloaded server do not all come back in the same instant.
+    A ``Retry-After`` header (RFC 9110 §10.2.3) replaces the computed delay; up to
+    ``jitter`` of it is added at random, so clients shed together by an overloaded
+    server do not all come back in the same instant. A server asking for more than
+    ``max_retry_after`` seconds is not retried at all: coming back sooner than it
+    asked would only add load, and waiting that long inside a call would hang the
+    caller, who gets the error (and its ``response.headers["Retry-After"]``) instead.
     """
 
     base: float = 0.5
@@ -74,11 +78,11 @@ class Backoff:
     jitter: float = 0.25
     max_retry_after: float = 60.0
 
-    def delay(self, attempt: int, retry_after: str | None = None, now: float | None = None) -> float:
-        """Seconds to wait before retry number ``attempt + 1``."""
+    def delay(self, attempt: int, retry_after: str | None = None, now: float | None = None) -> float | None:
+        """Seconds to wait before retry number ``attempt + 1``; None if ``retry_after`` asks for too long."""
         hinted = parse_retry_after(retry_after, now)
-        if hinted is not None and hinted <= self.max_retry_after:
-            return hinted * (1.0 + self.jitter * random.random())
+        if hinted is not None:
+            return hinted * (1.0 + self.jitter * random.random()) if hinted <= self.max_retry_after else None
         return min(self.base * 2.0**attempt, self.cap) * (1.0 - self.jitter * random.random())
 
 
@@ -149,13 +153,27 @@ class BaseClient:
         return http.build_request(send.method, self.base_url + send.path, content=send.body,
                                   headers=self._headers, timeout=timeout)
 
-    @staticmethod
-    def _connection_error(exc: Exception) -> APIConnectionError:
-        """An httpx failure as the SDK's error, chained so the cause stays visible."""
+    def _connection_error(self, exc: Exception, send: Send) -> APIConnectionError:
+        """An httpx failure as the SDK's error naming the URL it tried, chained so the cause stays visible."""
         cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
-        err = cls(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        url = self.base_url + send.path
+        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        err = cls(f"{send.method} {url}: {cause}", method=send.method, url=url)
         err.__cause__ = exc
         return err
+
+    def _retry_delay(self, attempt: int, failure: str, retry_after: str | None = None) -> float | None:
+        """Seconds to wait before retrying after ``failure``, or None to give up; each decision is logged."""
+        if attempt >= self.max_retries:
+            log.debug("%s; not retrying: %d of %d retries used", failure, attempt, self.max_retries)
+            return None
+        delay = self.backoff.delay(attempt, retry_after)
+        if delay is None:
+            log.debug("%s; not retrying: Retry-After %s exceeds the %g s cap", failure, retry_after,
+                      self.backoff.max_retry_after)
+        else:
+            log.debug("%s; retry %d of %d in %.3f s", failure, attempt + 1, self.max_retries, delay)
+        return delay
 
     # -- flows --------------------------------------------------------------------------------
 
@@ -166,17 +184,21 @@ class BaseClient:
         while True:
             try:
                 response: httpx.Response = yield Send(method, path, content)
-            except APIConnectionError:
-                if attempt >= self.max_retries:
+            except APIConnectionError as exc:
+                delay = self._retry_delay(attempt, str(exc))
+                if delay is None:
                     raise
-                yield Sleep(self.backoff.delay(attempt))
-                attempt += 1
-                continue
-            if response.is_success:
-                return payload(response)
-            if attempt >= self.max_retries or not _retryable(response.status_code):
-                raise error_for_response(response)
-            yield Sleep(self.backoff.delay(attempt, response.headers.get("retry-after")))
+            else:
+                if response.is_success:
+                    return payload(response)
+                failure = f"{method} {self.base_url}{path}: status {response.status_code}"
+                if not _retryable(response.status_code):
+                    log.debug("%s; not retrying: the status is not transient", failure)
+                    raise error_for_response(response)
+                delay = self._retry_delay(attempt, failure, response.headers.get("retry-after"))
+                if delay is None:
+                    raise error_for_response(response)
+            yield Sleep(delay)
             attempt += 1
 
     def _health(self) -> Flow[Any]:

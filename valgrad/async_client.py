@@ -39,7 +39,7 @@ class AsyncClient(RemoteKinds):
                     try:
                         response = await self._http.send(self._build(self._http, effect))
                     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-                        effect = flow.throw(self._connection_error(exc))
+                        effect = flow.throw(self._connection_error(exc, effect))
                         continue
                     effect = flow.send(response)
                 else:

@@ -45,7 +45,7 @@ class Client(RemoteKinds):
                     try:
                         response = self._http.send(self._build(self._http, effect))
                     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-                        effect = flow.throw(self._connection_error(exc))
+                        effect = flow.throw(self._connection_error(exc, effect))
                         continue
                     effect = flow.send(response)
                 else:

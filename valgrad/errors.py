@@ -1,9 +1,11 @@
 """Errors the valgrad SDK raises; no raw httpx exception ever reaches the caller.
 
 Service errors are RFC 9457 problem details; each ``APIStatusError`` carries
-their ``code``, ``detail``, ``pointer`` and ``status``. A 422 is also a
-``ValueError``, so ``except ValueError`` behaves as with TensorFlow and the
-local API.
+their ``code``, ``detail``, ``pointer`` and ``status`` (also ``status_code``),
+the ``response`` and its ``request_id`` (the ``X-Request-ID`` header: quote it
+when reporting a problem). A 422 is also a ``ValueError``, so ``except
+ValueError`` behaves as with TensorFlow and the local API. An
+``APIConnectionError`` names the ``method`` and ``url`` it tried.
 
     ValgradError                    base of everything below; also raised for an empty or malformed base URL
     └── APIError                    something went wrong talking to the service
@@ -59,14 +61,16 @@ class APIStatusError(APIError):
     """The service answered with an error status; fields come from its problem details."""
 
     def __init__(self, status: int, code: str, detail: str, pointer: str | None = None,
-                 problem: dict[str, Any] | None = None) -> None:
+                 problem: dict[str, Any] | None = None, *, response: httpx.Response | None = None) -> None:
         where = f" (at {pointer})" if pointer else ""
         super().__init__(f"{status} {code}: {detail}{where}")
-        self.status = status
+        self.status = self.status_code = status
         self.code = code
         self.detail = detail
         self.pointer = pointer
         self.problem = problem or {}
+        self.response = response  # None only for an item of a batch answer (its own problem object)
+        self.request_id: str | None = response.headers.get("x-request-id") if response is not None else None
 
 
 class BadRequestError(APIStatusError):
@@ -85,8 +89,8 @@ class PayloadTooLargeError(APIStatusError):
     """413; its message says what an SDK user can do (``detail`` stays the service's)."""
 
     def __init__(self, status: int, code: str, detail: str, pointer: str | None = None,
-                 problem: dict[str, Any] | None = None) -> None:
-        super().__init__(status, code, detail, pointer, problem)
+                 problem: dict[str, Any] | None = None, *, response: httpx.Response | None = None) -> None:
+        super().__init__(status, code, detail, pointer, problem, response=response)
         # The service's advice to JSON clients (send base64) is what the SDK already does.
         message = str(self).replace("; send tensors in base64 (about 1.4x smaller than lists) or split the request", "")
         self.args = (f"{message}; the SDK already sends arrays as base64: split the call into smaller ones, or raise "
@@ -111,7 +115,12 @@ class InternalServerError(APIStatusError):
 
 
 class APIConnectionError(APIError):
-    """No response arrived."""
+    """No response arrived from ``url``."""
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
 
 
 class APITimeoutError(APIConnectionError):
@@ -161,5 +170,6 @@ def error_for_response(response: httpx.Response) -> APIStatusError:
         detail,
         pointer if isinstance(pointer, str) else None,
         problem,
+        response=response,
     )
 

@@ -1,7 +1,8 @@
 """The op set (opsets 1 and 2). Importing this package registers every op (one ``defop`` per op).
 
 Ops without a NumPy function are exported as NumPy-style functions that a
-``Tensor`` dispatches through ``__array_function__`` (see ``engine.ops.nep18``).
+``Tensor`` dispatches through ``__array_function__`` (see ``engine.ops.dispatched``, a module:
+not re-exported here, so the function never shadows it).
 """
 
 from engine.ops import (  # noqa: F401  # noqa: F401  - op set 2
@@ -25,6 +26,5 @@ from engine.ops import (  # noqa: F401  # noqa: F401  - op set 2
 )
 from engine.ops.lift import stop_gradient
 from engine.ops.ml import log_softmax, logsumexp, sigmoid, softmax
-from engine.ops.nep18 import dispatched
 
-__all__ = ["dispatched", "log_softmax", "logsumexp", "sigmoid", "softmax", "stop_gradient"]
+__all__ = ["log_softmax", "logsumexp", "sigmoid", "softmax", "stop_gradient"]

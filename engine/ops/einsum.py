@@ -28,7 +28,7 @@ import numpy as np
 from engine.attrs import subscripts_attr
 from engine.costs import ELEMENT_FLOPS, PYTHON_STEP_FLOPS
 from engine.errors import ArityError, ShapeError
-from engine.ops.nep18 import dispatched
+from engine.ops.dispatched import dispatched
 from engine.registry import VJP, defop, shape_of, size_of
 from engine.shapes import Shape
 

@@ -19,7 +19,7 @@ import numpy as np
 from engine.attrs import float_attr, int_attr
 from engine.costs import elementwise
 from engine.ops import special  # noqa: F401 - registers the SciPy ops of op set 2
-from engine.ops.nep18 import dispatched
+from engine.ops.dispatched import dispatched
 from engine.ops.unary import zeros_like_g
 from engine.registry import defop, unbroadcast
 from engine.shapes import broadcast, same

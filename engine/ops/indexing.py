@@ -19,7 +19,7 @@ import numpy as np
 from engine.attrs import MAX_INDEX_ARGS, IndexArg, index_attr, indices_attr, optional_axis_attr, shape_attr
 from engine.costs import ELEMENT_FLOPS, elementwise
 from engine.errors import ArgumentError, ShapeError
-from engine.ops.nep18 import dispatched
+from engine.ops.dispatched import dispatched
 from engine.registry import defop, shape_of, size_of
 from engine.shapes import Shape, broadcast, normalize_axis
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.ops.nep18 import dispatched
+from engine.ops.dispatched import dispatched
 from engine.registry import defop
 from engine.shapes import same
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.attrs import axes_attr, bool_attr
 from engine.costs import elementwise, input_passes
-from engine.ops.nep18 import dispatched
+from engine.ops.dispatched import dispatched
 from engine.ops.reductions import expand_reduced, nonempty_reduce
 from engine.registry import defop, unbroadcast
 from engine.shapes import Shape, broadcast, same

@@ -17,8 +17,8 @@ from engine.attrs import axis_attr, float_attr, int_attr, output_attr
 from engine.costs import ELEMENT_FLOPS
 from engine.errors import AttrError, ShapeError
 from engine.ops.arrange import checked_same, distinct_axes, ints_or_int, rank_at_least, scatter_cost, scatter_vjp, slab
+from engine.ops.dispatched import dispatched
 from engine.ops.indexing import getitem_grad
-from engine.ops.nep18 import dispatched
 from engine.ops.reductions import cast_like
 from engine.registry import REQUIRED, Attr, defop, shape_of, size_of
 from engine.shapes import Shape, normalize_axis

@@ -14,7 +14,7 @@ import numpy as np
 from engine.attrs import axes_attr, bool_attr, int_attr, optional_axis_attr
 from engine.costs import ELEMENT_FLOPS, input_passes
 from engine.errors import ShapeError
-from engine.ops.nep18 import dispatched
+from engine.ops.dispatched import dispatched
 from engine.registry import defop, shape_of, size_of
 from engine.shapes import Shape, normalize_axes, normalize_axis, reduce
 

@@ -20,8 +20,8 @@ import numpy as np
 from engine.attrs import bool_attr, ints_attr, optional_axis_attr, parse_int
 from engine.costs import ELEMENT_FLOPS, CostRule, elementwise, input_passes
 from engine.errors import AttrError, ShapeError
+from engine.ops.dispatched import dispatched
 from engine.ops.indexing import positions
-from engine.ops.nep18 import dispatched
 from engine.registry import REQUIRED, Attr, defop, shape_of, size_of
 from engine.shapes import Shape, broadcast, normalize_axis
 

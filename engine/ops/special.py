@@ -24,8 +24,8 @@ import numpy as np
 
 from engine.costs import elementwise
 from engine.errors import AttrError
+from engine.ops.dispatched import dispatched
 from engine.ops.ml import sigmoid
-from engine.ops.nep18 import dispatched
 from engine.registry import Attr, defop, unbroadcast
 from engine.shapes import broadcast, same
 

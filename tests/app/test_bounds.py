@@ -115,6 +115,7 @@ def closed_within(s: socket.socket, seconds: float) -> bytes | None:
     return data
 
 
+@pytest.mark.slow
 def test_half_sent_request_heads_and_silent_connections_are_closed(bounded: LiveServer) -> None:
     half, silent = connect(bounded), connect(bounded)
     half.sendall(b"POST /v1/value-and-gradients HTTP/1.1\r\nHost: t\r\n")
@@ -122,6 +123,7 @@ def test_half_sent_request_heads_and_silent_connections_are_closed(bounded: Live
     assert closed_within(silent, 8) == b""
 
 
+@pytest.mark.slow
 def test_connections_past_the_cap_evict_the_oldest_half_sent_heads(bounded: LiveServer) -> None:
     sockets = [connect(bounded) for _ in range(60)]
     for s in sockets:
@@ -135,6 +137,7 @@ def test_connections_past_the_cap_evict_the_oldest_half_sent_heads(bounded: Live
         s.close()
 
 
+@pytest.mark.slow
 def test_a_body_that_does_not_arrive_in_time_is_408(bounded: LiveServer) -> None:
     s = connect(bounded)
     s.sendall(head(100) + b'{"function"')
@@ -143,6 +146,7 @@ def test_a_body_that_does_not_arrive_in_time_is_408(bounded: LiveServer) -> None
     assert b"request_timeout" in answer
 
 
+@pytest.mark.slow
 def test_bodies_in_flight_share_a_budget_503_before_reading(bounded: LiveServer) -> None:
     holder = connect(bounded)
     holder.sendall(head(900_000) + b"{")
@@ -158,6 +162,7 @@ def test_bodies_in_flight_share_a_budget_503_before_reading(bounded: LiveServer)
         assert seed_ok(http)
 
 
+@pytest.mark.slow
 def test_a_client_that_leaves_mid_body_is_logged_as_such_not_as_500(bounded: LiveServer) -> None:
     s = connect(bounded)
     s.sendall(head(1000) + b'{"function": ')
@@ -183,6 +188,7 @@ def probe_latencies(url: str, seconds: float) -> list[float]:
     return [float(x) for x in out.split()]
 
 
+@pytest.mark.slow
 def test_health_answers_promptly_while_sixty_clients_send_small_evaluations(tmp_path: object) -> None:
     """Probes used to queue behind every small evaluation: as slow as the clients' own requests."""
     server = start_server(str(tmp_path), {"VALGRAD_ACCESS_LOG": "false"})

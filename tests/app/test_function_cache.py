@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from app_support import TestClient, assert_problem
 
-from app.registry import FunctionRegistry
+from app.function_cache import FunctionRegistry
 from engine.graph import load_function
 from engine.ir import Graph
 

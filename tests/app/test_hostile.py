@@ -49,6 +49,7 @@ class Row:
     chunked: bool = False  # send without Content-Length, in 1 MiB chunks
     seconds: float = 3.0  # answered within this, in-process and over HTTP
     mib: float = 64.0  # growth of the in-process app's peak resident memory while answering
+    slow: bool = False  # seconds to build and answer: in `make test`, not `make check`
 
 
 def js(obj: Any) -> Callable[[], bytes]:
@@ -108,9 +109,10 @@ ROWS: list[Row] = [
     Row("body over the limit, chunked", oversized, 413, "payload_too_large", chunked=True, mib=96),
     # graphs
     Row("200,000-node chain within limits", lambda: chain(CHAIN), 200,
-        expect={"value": (CHAIN + 1) * 0.5, "gradients": [CHAIN + 1.0], "params": ["x"]}, seconds=15, mib=512),
+        expect={"value": (CHAIN + 1) * 0.5, "gradients": [CHAIN + 1.0], "params": ["x"]}, seconds=15, mib=512,
+        slow=True),
     Row("200,001-node chain over the node limit", lambda: chain(CHAIN + 1), 413, "payload_too_large",
-        seconds=10, mib=256),
+        seconds=10, mib=256, slow=True),
     Row("forward reference", call(graph(node("a", "add", "x", "b"), node("b", "negative", "x")), [1]),
         422, "unknown_reference"),
     Row("self reference (a cycle)", call(graph(node("a", "add", "x", "a")), [1]), 422, "unknown_reference"),
@@ -261,7 +263,7 @@ class PeakRSS:
         return (self.peak - self.base) / MiB
 
 
-@pytest.mark.parametrize("row", ROWS, ids=IDS)
+@pytest.mark.parametrize("row", [pytest.param(r, marks=pytest.mark.slow) if r.slow else r for r in ROWS], ids=IDS)
 def test_hostile_row_in_process(corpus_client: TestClient, row: Row) -> None:
     body = row.body()
     content: Any = chunks(body) if row.chunked else body
@@ -295,6 +297,7 @@ def rss_mib(pid: int) -> float:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
+@pytest.mark.slow
 def test_hostile_row_over_http(corpus_http: httpx.Client, row: Row) -> None:
     body = row.body()
     content: Any = chunks(body) if row.chunked else body
@@ -306,6 +309,7 @@ def test_hostile_row_over_http(corpus_http: httpx.Client, row: Row) -> None:
     check_still_serving(corpus_http)
 
 
+@pytest.mark.slow
 def test_corpus_leaves_server_memory_bounded(corpus_server: LiveServer, corpus_http: httpx.Client) -> None:
     """Run the corpus twice more: the second pass must not grow the server (nothing kept per request)."""
     pid = corpus_server.process.pid

@@ -77,6 +77,7 @@ def test_no_keys_configured_means_open(client: TestClient) -> None:
     assert client.get("/v1/ops").status_code == 200
 
 
+@pytest.mark.slow
 def test_live_server_checks_keys_from_environment(live_strict: LiveServer) -> None:
     body = {"function": SEED, "args": [2, 3]}
     without = httpx.post(live_strict.url + "/v1/value-and-gradients", json=body, timeout=10)

@@ -200,6 +200,7 @@ def test_openapi_examples_answer_200_with_the_documented_body(client: TestClient
         assert r.json() == documented["value"]
 
 
+@pytest.mark.slow
 def test_every_new_path_over_uvicorn(live: LiveServer) -> None:
     with httpx.Client(base_url=live.url, timeout=30) as http:
         for name, path in [("jvp", "value-and-jvp"), ("jacobian", "value-and-jacobian"), ("hessian", "hessian"),

@@ -48,6 +48,7 @@ def dump_dom(url: str) -> str:
     ("/docs", 'class="opblock-summary-description">Value and gradients of a function<'),
     ("/redoc", ">Value and gradients of a function<"),
 ], ids=["swagger-ui", "redoc"])
+@pytest.mark.slow
 def test_docs_render_operations_in_headless_chromium(live: LiveServer, page: str, marker: str) -> None:
     dom = dump_dom(live.url + page)
     assert marker in dom, dom[:2000]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from app_support import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,6 +38,7 @@ def check(response: Any) -> None:
         assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=envelope)
 def test_random_envelopes_never_cause_a_500(client: TestClient, body: dict[str, Any]) -> None:

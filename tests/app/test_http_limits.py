@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 from app_support import SEED, LiveServer, assert_problem, make_client
 
 from app.errors import problem_response
@@ -58,6 +59,7 @@ def test_full_slots_and_queue_answer_503_with_retry_after_at_once() -> None:
     assert "valgrad_shed_requests_total 1.0" in metrics
 
 
+@pytest.mark.slow
 def test_live_server_sheds_load_beyond_its_single_slot(live_strict: LiveServer) -> None:
     headers = {"Authorization": "Bearer k-two"}
     shed: list[httpx.Response] = []
@@ -82,6 +84,7 @@ def test_live_server_sheds_load_beyond_its_single_slot(live_strict: LiveServer) 
     assert answered and all(r.status_code == 200 and r.json()["value"] == 6.0 for r in answered)
 
 
+@pytest.mark.slow
 def test_live_server_refuses_oversized_and_chunked_bodies(tmp_path: Any) -> None:
     from app_support import start_server, stop_server
 

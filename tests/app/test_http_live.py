@@ -13,6 +13,8 @@ import pybase64
 import pytest
 from app_support import ROOT, SEED, LiveServer, assert_problem, start_server, stop_server
 
+pytestmark = pytest.mark.slow  # every test talks to a uvicorn subprocess
+
 
 @pytest.fixture
 def http(live: LiveServer) -> Any:

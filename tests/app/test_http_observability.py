@@ -7,10 +7,12 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
-from app_support import SEED, LiveServer, TestClient
+from app_support import SEED, LiveServer, TestClient, start_server, stop_server
+from fastapi import FastAPI
 
 from app.access import JSONFormatter
 
@@ -80,6 +82,7 @@ def test_no_cors_headers_by_default(client: TestClient) -> None:
     assert "access-control-allow-origin" not in r.headers
 
 
+@pytest.mark.slow
 def test_live_server_writes_json_logs(live: LiveServer) -> None:
     httpx.get(live.url + "/healthz", headers={"X-Request-ID": "live-log-1"}, timeout=10)
     deadline = time.monotonic() + 10  # the line is written just after the response is sent
@@ -87,3 +90,29 @@ def test_live_server_writes_json_logs(live: LiveServer) -> None:
         time.sleep(0.05)
     lines = [json.loads(line) for line in live.log().splitlines() if line.strip()]  # every line is JSON
     assert any(entry.get("request_id") == "live-log-1" and entry["status"] == 200 for entry in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", [["app.main:app"], ["app.main:create_app", "--factory"]], ids=["app", "factory"])
+def test_plain_uvicorn_writes_json_access_logs(tmp_path: Path, target: list[str]) -> None:
+    """Logging is configured where the app is built, so any ASGI server gets access lines with request ids."""
+    server = start_server(str(tmp_path), uvicorn_args=target)
+    try:
+        httpx.get(server.url + "/healthz", headers={"X-Request-ID": "plain-uvicorn-1"}, timeout=10)
+        deadline = time.monotonic() + 10  # the line is written just after the response is sent
+        while '"plain-uvicorn-1"' not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop_server(server)
+    lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]  # every line is JSON
+    assert any(entry.get("request_id") == "plain-uvicorn-1" and entry["logger"] == "valgrad.access"
+               and entry["status"] == 200 for entry in lines), server.log()
+
+
+def test_module_app_is_built_on_first_access_and_listed() -> None:
+    import app.main
+
+    assert "app" in dir(app.main)  # what ``fastapi run`` looks for
+    assert isinstance(app.main.app, FastAPI) and app.main.app is app.main.app
+    with pytest.raises(AttributeError):
+        app.main.not_there

@@ -21,6 +21,8 @@ import httpx
 import pytest
 from app_support import ROOT, free_port
 
+pytestmark = pytest.mark.slow  # a served app driven in headless Chromium (Playwright)
+
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 SEED = "x**3*y - x*y**2"
 SCREENSHOT = Path(ROOT) / "docs" / "playground.png"

@@ -38,6 +38,8 @@ from schemathesis.specs.openapi.checks import (
 
 from app.errors import PROBLEMS, TYPE_PREFIX
 
+pytestmark = pytest.mark.slow  # schema fuzzing in process and over uvicorn: `make test` and `make fuzz`
+
 EXAMPLES = int(os.environ.get("VALGRAD_FUZZ_EXAMPLES", "12"))
 
 

@@ -39,9 +39,9 @@ FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill"
 # Audited exceptions: (file, name) -> why it is safe.
 ALLOWED = {
     ("app/main.py", "importlib"): "importlib.metadata reads the installed version, nothing else",
-    ("app/memory.py", "ctypes"): "glibc's mallopt at start-up (arenas, trim and mmap thresholds); no request data "
+    ("app/allocator.py", "ctypes"): "glibc's mallopt at start-up (arenas, trim and mmap thresholds); no request data "
                                  "reaches it",
-    ("app/memory.py", "ctypes.CDLL"): "the process's own C library, for those mallopt calls",
+    ("app/allocator.py", "ctypes.CDLL"): "the process's own C library, for those mallopt calls",
     ("engine/compiled/cache.py", "exec"): "the compiled tier's generated kernel source: only registry rule "
                                           "templates, slot numbers and repr(float) constants reach it, never client "
                                           "text (tests/engine/compiled: test_generated_source_holds_no_client_text)",
@@ -160,6 +160,7 @@ def test_code_payloads_are_refused_and_never_run_in_process(client: TestClient, 
     _send_all(client.post, str(tmp_path / "pwned"))
 
 
+@pytest.mark.slow
 def test_code_payloads_are_refused_and_never_run_over_uvicorn(live: LiveServer, tmp_path: Path) -> None:
     with httpx.Client(base_url=live.url, timeout=30) as http:
         _send_all(http.post, str(tmp_path / "pwned"))

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from app_support import SEED
 
+from app.function_cache import FunctionRegistry
 from app.metrics import Metrics
-from app.registry import FunctionRegistry
 from app.service import INLINE_MAX_BODY, INLINE_MAX_NODES, Service
 from app.settings import Settings
 from engine.errors import TooExpensiveError

@@ -154,6 +154,7 @@ def test_unreachable_store_from_the_start(client_with: Callable[..., TestClient]
     assert_problem(c.post(EVAL.format("sha256:" + "3" * 64), json={"args": [1]}), 404, "unknown_function")
 
 
+@pytest.mark.slow
 def test_live_replicas_share_over_raw_http(store: RedisServer, tmp_path: Any) -> None:
     env = {"VALGRAD_FUNCTION_STORE": store.url, "VALGRAD_ACCESS_LOG": "false"}
     a, b = start_server(str(tmp_path), env), start_server(str(tmp_path), env)

@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytestmark = pytest.mark.slow  # builds images and runs compose (skipped without a Docker daemon)
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "deploy" / "compose.yaml"
 SEED = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}

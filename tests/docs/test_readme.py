@@ -72,6 +72,7 @@ def test_readme_has_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(_blocks("python"))))
+@pytest.mark.slow
 def test_python_example_runs(index: int, server: str, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(_blocks("python")[index])
@@ -82,6 +83,7 @@ def test_python_example_runs(index: int, server: str, tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 @pytest.mark.parametrize("index", [i for i, b in enumerate(_blocks("sh")) if "curl -s" in b and DOC_URL in b])
+@pytest.mark.slow
 def test_curl_example_answers_as_documented(index: int, server: str) -> None:
     block = _blocks("sh")[index]
     expected = [json.loads(line.split("# =>", 1)[1]) for line in block.splitlines() if line.startswith("# =>")]

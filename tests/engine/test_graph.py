@@ -17,7 +17,7 @@ from engine.graph import load_function, parse_graph, to_json
 from engine.ir import Graph, Input
 from engine.limits import Limits
 from engine.registry import OPS
-from engine.tape_json import tape_to_json
+from engine.serialise import tape_to_json
 
 
 def run(graph: Graph, *args: Any) -> Any:

@@ -19,7 +19,7 @@ import engine.ops  # registers the op set
 from engine.api import gradients_function
 from engine.check import check_vjp
 from engine.errors import AttrError, ShapeError
-from engine.ops.nep18 import dispatched
+from engine.ops.dispatched import dispatched
 from engine.registry import OPS, lookup
 from engine.tensor import call_op
 

@@ -207,6 +207,7 @@ def test_batch_splits_a_chunk_the_service_refuses_as_too_expensive() -> None:
                     client.value_and_gradients_function(f).batch(calls))
 
 
+@pytest.mark.slow
 def test_scipy_optimize_reaches_the_local_optimum(client: valgrad.Client) -> None:
     sys.path.insert(0, str(ROOT / "examples"))
     try:
@@ -223,6 +224,7 @@ def test_scipy_optimize_reaches_the_local_optimum(client: valgrad.Client) -> Non
                 np.testing.assert_allclose(remote.x, np.ones(10), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_every_kind_over_a_live_server(live: LiveServer) -> None:
     with valgrad.Client(live.url) as client:
         for kind in KINDS:

@@ -130,3 +130,41 @@ def test_success_with_malformed_tensors_is_a_response_error() -> None:
     client = client_for(lambda request: httpx.Response(200, json={"value": {"dtype": "int8"}, "gradients": []}))
     with pytest.raises(valgrad.APIResponseError):
         client.value_and_gradients({"inputs": ["x"], "expression": "x"}, [1.0])
+
+
+def test_status_errors_carry_the_response_and_its_request_id() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = problem(404, "unknown_function", "no such function")
+        response.headers["X-Request-ID"] = "req-42"
+        return response
+    with pytest.raises(valgrad.NotFoundError) as info:
+        client_for(handler).get_function("sha256:" + "0" * 64)
+    err = info.value
+    assert err.status_code == err.status == 404 and err.request_id == "req-42"
+    assert err.response is not None and err.response.status_code == 404
+    assert err.response.request.url == f"{URL}/v1/functions/sha256:{'0' * 64}"
+
+
+def test_request_id_is_none_without_the_header() -> None:
+    with pytest.raises(valgrad.InternalServerError) as info:
+        client_for(lambda request: httpx.Response(502, text="Bad Gateway")).health()
+    assert info.value.request_id is None and info.value.response is not None
+
+
+@pytest.mark.parametrize("exc", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow read")])
+def test_connection_errors_name_the_url_they_tried(exc: Exception) -> None:
+    with pytest.raises(valgrad.APIConnectionError) as info:
+        client_for(raise_(exc)).ops()
+    err = info.value
+    assert (err.method, err.url) == ("GET", f"{URL}/v1/ops")
+    assert str(err) == f"GET {URL}/v1/ops: {type(exc).__name__}: {exc}"
+
+
+def test_async_connection_errors_name_the_url_they_tried() -> None:
+    async def main() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(raise_(httpx.ConnectError("refused"))))
+        async with valgrad.AsyncClient(URL, max_retries=0, http_client=http) as client:
+            await client.health()
+    with pytest.raises(valgrad.APIConnectionError, match=f"GET {URL}/healthz: ConnectError: refused") as info:
+        asyncio.run(main())
+    assert info.value.url == f"{URL}/healthz"

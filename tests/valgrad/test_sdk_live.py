@@ -8,9 +8,12 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from sdk_harness import AsyncRoundRobin, LiveServer, Retarget, RoundRobin, assert_same
 
 import valgrad
+
+pytestmark = pytest.mark.slow  # every test talks to uvicorn subprocesses
 
 FAST = valgrad.Backoff(base=0.02, cap=0.1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -94,11 +95,13 @@ def test_retry_after_zero_beats_a_long_backoff() -> None:
     assert time.perf_counter() - start < 5.0 and len(seen) == 2
 
 
-def test_retry_after_beyond_the_bound_falls_back_to_backoff() -> None:
-    handler, _ = scripted(httpx.Response(503, headers={"Retry-After": "3600"}), OK)
-    start = time.perf_counter()
-    assert client_for(handler).health() == OK
-    assert time.perf_counter() - start < 5.0
+def test_retry_after_beyond_the_bound_is_not_retried() -> None:
+    """The server asked for an hour: coming back sooner adds load, waiting hangs the caller; raise at once."""
+    handler, seen = scripted(httpx.Response(503, headers={"Retry-After": "3600"}), OK)
+    with pytest.raises(valgrad.ServiceUnavailableError) as info:
+        client_for(handler).health()
+    assert len(seen) == 1 and info.value.response is not None
+    assert info.value.response.headers["retry-after"] == "3600"  # the caller decides when to come back
 
 
 def test_async_client_retries_and_honours_retry_after() -> None:
@@ -148,5 +151,28 @@ def test_backoff_uses_retry_after_within_the_bound(header: str, expected: float)
     assert Backoff(jitter=0.0).delay(3, header) == expected
 
 
-def test_backoff_ignores_retry_after_beyond_the_bound() -> None:
-    assert Backoff().delay(0, "61") <= 0.5
+def test_backoff_declines_retry_after_beyond_the_bound() -> None:
+    assert Backoff().delay(0, "61") is None
+    assert Backoff(max_retry_after=120).delay(0, "61") is not None
+
+
+def test_each_retry_decision_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    handler, _ = scripted(httpx.ConnectError("refused"), 503, httpx.Response(429, headers={"Retry-After": "999"}))
+    with caplog.at_level(logging.DEBUG, logger="valgrad"), pytest.raises(valgrad.RateLimitError):
+        client_for(handler, max_retries=5).health()
+    lines = [r.getMessage() for r in caplog.records if r.name == "valgrad"]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(f"GET {URL}/healthz: ConnectError: refused; retry 1 of 5 in ")
+    assert lines[1].startswith(f"GET {URL}/healthz: status 503; retry 2 of 5 in ")
+    assert lines[2] == f"GET {URL}/healthz: status 429; not retrying: Retry-After 999 exceeds the 60 s cap"
+
+
+def test_giving_up_and_permanent_errors_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="valgrad"):
+        for status, retries in ((500, 0), (404, 3)):
+            with pytest.raises(valgrad.APIStatusError):
+                client_for(scripted(status)[0], max_retries=retries).health()
+    assert [r.getMessage() for r in caplog.records if r.name == "valgrad"] == [
+        f"GET {URL}/healthz: status 500; not retrying: 0 of 0 retries used",
+        f"GET {URL}/healthz: status 404; not retrying: the status is not transient",
+    ]

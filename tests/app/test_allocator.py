@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from app.memory import cap_malloc_arenas, keep_freed_memory
+from app.allocator import cap_malloc_arenas, keep_freed_memory
 
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="these are glibc's mallopt settings")
 
