@@ -257,7 +257,7 @@ run_and_check() {
     port=$(free_port)
     name=valgrad-smoke-$$
     if [[ $NETWORK_MODE == bridge ]]; then
-        CONTAINER=$(docker run --detach --name "$name" --publish "127.0.0.1:$port:8000" "$IMAGE")
+        CONTAINER=$(docker run --detach --shm-size 1g --name "$name" --publish "127.0.0.1:$port:8000" "$IMAGE")
     else
         # No bridge: share the host's network and choose the port; the image's CMD is bypassed.
         CONTAINER=$(docker run --detach --name "$name" --network host "$IMAGE" \
