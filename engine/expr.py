@@ -34,6 +34,7 @@ from engine.errors import (
 )
 from engine.ir import NEWEST_OPSET, VERSION, Graph, Input, fresh_prefix
 from engine.limits import DEFAULT_LIMITS, Limits
+from engine.literals import UnplacedError, index_item, literal, number, tensor_literal
 from engine.pyops import PYTHON_OPERATORS
 from engine.registry import ALIASES, OPS, Op, lookup
 
@@ -54,99 +55,11 @@ _CONSTRUCT = {
 }
 _NAMED = {"pi": math.pi, "e": math.e}
 _LONG_NUMBER = re.compile(r"\d[\d_]{400,}")
-_MAX_LITERAL_DEPTH = 32  # nested list literals: a tensor has at most 32 dimensions
 
 
-class _UnplacedError(Exception):
-    """Internal: a rejection not yet placed (``_parse_one`` adds the pointer and column)."""
-
-    def __init__(self, cls: type[EngineError], message: str, node: ast.AST | None) -> None:
-        super().__init__(message)
-        self.cls, self.message, self.node = cls, message, node
-
-
-def _reject(node: ast.AST, what: str = "") -> _UnplacedError:
+def _reject(node: ast.AST, what: str = "") -> UnplacedError:
     name = what or _CONSTRUCT.get(type(node), f"'{type(node).__name__}'")
-    return _UnplacedError(ExpressionError, f"{name} is not allowed", node)
-
-
-def _number(node: ast.AST) -> float | int | None:
-    """The value of a (possibly signed) int or float literal, else None; bool and complex are not numbers."""
-    sign = 1
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        sign, node = (-1 if isinstance(node.op, ast.USub) else 1), node.operand
-    if not isinstance(node, ast.Constant) or type(node.value) not in (int, float):
-        return None
-    value: Any = node.value
-    try:
-        finite = math.isfinite(float(value))
-    except OverflowError:
-        finite = False
-    if not finite:
-        raise _UnplacedError(ExpressionError, "number literal is too large (float64 stops at 1.8e308)", node)
-    number: int | float = sign * value
-    return number
-
-
-def _literal(node: ast.AST, depth: int = 0) -> Any:
-    """A keyword value: numbers (ints stay ints), strings, True/False/None, and lists/tuples of them."""
-    value = _number(node)
-    if value is not None:
-        return value
-    if isinstance(node, ast.Constant) and (node.value is None or type(node.value) in (str, bool)):
-        return node.value
-    if isinstance(node, ast.List | ast.Tuple) and depth < _MAX_LITERAL_DEPTH:
-        return [_literal(e, depth + 1) for e in node.elts]
-    raise _UnplacedError(ExpressionError, "keyword values must be literals: numbers, strings, True/False/None, "
-                                 "or lists of them", node)
-
-
-def _tensor_literal(node: ast.AST, depth: int = 0) -> Any:
-    """A nested list of number literals (a constant tensor), else None."""
-    value = _number(node)
-    if value is not None:
-        return float(value)
-    if isinstance(node, ast.List | ast.Tuple) and depth < _MAX_LITERAL_DEPTH:
-        items = [_tensor_literal(e, depth + 1) for e in node.elts]
-        return None if any(v is None for v in items) else items
-    return None
-
-
-def _index_item(node: ast.expr) -> Any:
-    """One ``getitem`` index item: int, slice object, None (new axis) or "..."."""
-    value = _number(node)
-    if isinstance(value, int):
-        return value
-    if isinstance(node, ast.Constant) and node.value is None:
-        return None
-    if isinstance(node, ast.Constant) and node.value is Ellipsis:
-        return "..."
-    if isinstance(node, ast.Slice):
-        parts = {"start": node.lower, "stop": node.upper, "step": node.step}
-        out = {}
-        for key, part in parts.items():
-            if part is not None and not (isinstance(part, ast.Constant) and part.value is None):
-                bound = _number(part)
-                if not isinstance(bound, int):
-                    raise _UnplacedError(ExpressionError, "slice bounds must be integer literals", part)
-                out[key] = bound
-        return out
-    if isinstance(node, ast.List | ast.Tuple):  # an integer array: x[[0, 2, 2]], NumPy's advanced indexing
-        items = _literal(node)
-        if _all_ints(items):
-            return items
-    if isinstance(node, ast.Compare):
-        raise _UnplacedError(ExpressionError, "indexing by a mask (x[x > 0]) has a shape that depends on the "
-                             "values, so a function cannot hold it: write where(x > 0, x, 0) instead", node)
-    raise _UnplacedError(ExpressionError, "indices must be integer literals, lists of them, slices, None or ...; "
-                                 "for positions computed by argmax/argsort use x[argmax(x)] only in Python, or "
-                                 "take_along_axis(x, indices, axis=...)", node)
-
-
-def _all_ints(v: Any) -> bool:
-    if isinstance(v, list):
-        return all(_all_ints(i) for i in v)
-    return isinstance(v, int) and not isinstance(v, bool)
+    return UnplacedError(ExpressionError, f"{name} is not allowed", node)
 
 
 def _op_name(func: ast.expr) -> str:
@@ -224,13 +137,13 @@ class _Translator:
         msg = found.check_arity(len(args))
         if msg:
             hint = f"; pass {', '.join(a.name for a in found.attrs)} as keywords" if found.attrs else ""
-            raise _UnplacedError(ArityError, msg + hint, node)
+            raise UnplacedError(ArityError, msg + hint, node)
         try:
             bound = found.bind(attrs or {})
         except AttrError as e:
-            raise _UnplacedError(AttrError, e.message, node) from None
+            raise UnplacedError(AttrError, e.message, node) from None
         if len(self.nodes) >= self.limits.max_nodes:
-            raise _UnplacedError(TooLargeError, f"the expression makes more than {self.limits.max_nodes} nodes", node)
+            raise UnplacedError(TooLargeError, f"the expression makes more than {self.limits.max_nodes} nodes", node)
         nid = f"{self.prefix}{len(self.nodes)}"
         self.nodes.append(_Emitted(nid, found, args, attrs, bound, self.pointer))
         return nid
@@ -241,7 +154,7 @@ class _Translator:
                 self.ops[name] = lookup(name)
             except EngineError as e:  # calling a non-op is a construct outside the whitelist
                 msg = f"calling '{name[:60]}' is not allowed: {e.message}"
-                raise _UnplacedError(ExpressionError, msg, node) from None
+                raise UnplacedError(ExpressionError, msg, node) from None
         return self.ops[name]
 
     def leaf(self, node: ast.expr) -> tuple[bool, Any]:
@@ -253,20 +166,20 @@ class _Translator:
                 return True, _NAMED[node.id]
             listed = ", ".join(sorted(self.names)[:10]) or "none"
             msg = f"unknown name '{node.id[:60]}' (inputs: {listed}; constants: pi, e)"
-            raise _UnplacedError(ExpressionError, msg, node)
+            raise UnplacedError(ExpressionError, msg, node)
         if isinstance(node, ast.Constant):
-            value = _number(node)
+            value = number(node)
             if value is None:
                 raise _reject(node, f"the literal {node.value!r:.40} as a tensor")
             return True, float(value)
         if isinstance(node, ast.List | ast.Tuple | ast.UnaryOp):
-            value = _tensor_literal(node)
+            value = tensor_literal(node)
             if value is not None:
                 if isinstance(value, list):  # ragged or oversized lists fail here, with a column
                     try:
                         decode_constant(value, "", limits=self.limits)
                     except EngineError as e:
-                        raise _UnplacedError(type(e), f"constant list: {e.message}", node) from None
+                        raise UnplacedError(type(e), f"constant list: {e.message}", node) from None
                 return True, value
         return False, None
 
@@ -310,33 +223,33 @@ class _Translator:
         """Keyword and positional attributes of a call, by the op's attribute names."""
         attrs: dict[str, Any] = {}
         if _subscripts_first(op, node):
-            attrs["subscripts"] = _literal(node.args[0])
+            attrs["subscripts"] = literal(node.args[0])
         free = [a.name for a in op.attrs if a.name not in attrs and a.name != "output"]
         positional = _call_parts(op, node)[1]
         if len(positional) > len(free):
-            raise _UnplacedError(ExpressionError, f"{op.name} takes at most {len(free)} positional attribute(s) "
+            raise UnplacedError(ExpressionError, f"{op.name} takes at most {len(free)} positional attribute(s) "
                                  f"({', '.join(free) or 'none'})", positional[len(free)])
         for name, value in zip(free, positional, strict=False):
-            attrs[name] = _literal(value)
+            attrs[name] = literal(value)
         for kw in node.keywords:
             if kw.arg in attrs:
-                raise _UnplacedError(ExpressionError, f"keyword '{kw.arg}' given twice", kw.value)
-            attrs[str(kw.arg)] = _literal(kw.value)
+                raise UnplacedError(ExpressionError, f"keyword '{kw.arg}' given twice", kw.value)
+            attrs[str(kw.arg)] = literal(kw.value)
         return attrs
 
     def result(self, node: ast.Subscript, call: ast.Call, args: list[Any]) -> str:
         """``linalg.eigh(x)[1]``: the call's node for one of its results (``output``)."""
         op = self.op(_op_name(call.func), call.func)
         attrs = self.call_attrs(op, call)
-        k = _number(node.slice)
+        k = number(node.slice)
         if not isinstance(k, int):
-            raise _UnplacedError(ExpressionError, f"pick a result of {op.name} with an integer literal", node.slice)
+            raise UnplacedError(ExpressionError, f"pick a result of {op.name} with an integer literal", node.slice)
         try:
             n = op.n_results(op.bind(attrs)[1])
         except AttrError as e:
-            raise _UnplacedError(AttrError, e.message, call) from None
+            raise UnplacedError(AttrError, e.message, call) from None
         if not -n <= k < n:
-            raise _UnplacedError(ExpressionError, f"{op.name} has {n} results; index {k} is out of range", node)
+            raise UnplacedError(ExpressionError, f"{op.name} has {n} results; index {k} is out of range", node)
         return self.emit(op.name, args, {**attrs, "output": k % n}, node)
 
     def build(self, node: ast.expr, args: list[Any]) -> Any:
@@ -355,7 +268,7 @@ class _Translator:
         if isinstance(node.value, ast.Call) and _multi_result(self.op(_op_name(node.value.func), node.value.func)):
             return self.result(node, node.value, args)
         index = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        return self.emit("getitem", args, {"index": [_index_item(i) for i in index]}, node)
+        return self.emit("getitem", args, {"index": [index_item(i) for i in index]}, node)
 
     def translate(self, root: ast.expr) -> Any:
         """Post-order over an explicit stack, so depth costs no Python recursion."""
@@ -366,7 +279,7 @@ class _Translator:
             if kids is None:
                 if depth > self.limits.max_expression_depth:
                     msg = f"expression is nested deeper than {self.limits.max_expression_depth} levels"
-                    raise _UnplacedError(ExpressionError, msg, node)
+                    raise UnplacedError(ExpressionError, msg, node)
                 done, value = self.leaf(node)
                 if done:
                     results[id(node)] = value
@@ -412,7 +325,7 @@ def _parse_one(text: Any, pointer: str, tr: _Translator) -> str:
         out = tr.translate(tree.body)
         # A constant output still needs a node: multiply by 1.0 keeps -0.0, NaN and the dtype.
         return out if isinstance(out, str) else tr.emit("multiply", [out, 1.0], None, tree.body)
-    except _UnplacedError as f:
+    except UnplacedError as f:
         raise f.cls(f.message + _column(src, f.node), pointer) from None
 
 
