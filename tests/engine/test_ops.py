@@ -291,6 +291,7 @@ def _check_second_order(c: Case, i: int) -> None:
               c.args, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # second order over every row: `make test`; `make check` keeps the first-order checks
 @pytest.mark.parametrize("c", [c for c in CASES if _has_vjp(c)], ids=repr)
 def test_vjp_is_differentiable_on_the_tape(c: Case) -> None:
     """Second derivatives: each VJP, recorded on the tape, has the gradient central differences give."""
