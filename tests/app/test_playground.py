@@ -116,10 +116,24 @@ def numbers(page: Any) -> list[float]:
     return [float(t) for t in page.locator("#numbers td").all_inner_texts()]
 
 
+def hessian(page: Any) -> list[list[float]]:
+    rows = page.locator("#hessian tbody tr")
+    return [[float(t) for t in rows.nth(i).locator("td").all_inner_texts()] for i in range(rows.count())]
+
+
+def seed_hessian(x: float, y: float) -> list[list[float]]:
+    return [[6 * x * y, 3 * x**2 - 2 * y], [3 * x**2 - 2 * y, -2 * x]]
+
+
+def flat(matrix: list[list[float]]) -> list[float]:
+    return [v for row in matrix for v in row]
+
+
 def test_seed_numbers_contour_arrows_and_click(page: Any) -> None:
     evaluate(page, SEED, "x, y", ["2", "3"])
     assert numbers(page) == [6.0, 27.0, -4.0]
     assert page.locator("#numbers th").all_inner_texts() == ["value", "∂/∂x", "∂/∂y"]
+    assert hessian(page) == seed_hessian(2, 3) == [[36, 6], [6, -4]]
     plot = page.locator("#plot")
     assert plot.get_attribute("data-arrows") == "64"  # 8 x 8 interior points of the 17 x 17 grid
     assert page.locator("#plot g.annotation").count() == 64
@@ -142,8 +156,29 @@ def test_seed_numbers_contour_arrows_and_click(page: Any) -> None:
     x, y = float(page.input_value("#arg-0")), float(page.input_value("#arg-1"))
     assert abs(x + 2) < 0.1 and abs(y + 2) < 0.1, (x, y)
     assert numbers(page) == pytest.approx([x**3 * y - x * y**2, 3 * x**2 * y - y**2, x**3 - 2 * x * y])
+    assert flat(hessian(page)) == pytest.approx(flat(seed_hessian(x, y)))  # the Hessian moved along
     assert page.evaluate("document.getElementById('plot').data[1].x[0]") == pytest.approx(x)
     assert plot.screenshot() != before
+
+
+def test_the_hessian_comes_from_the_registered_hessian_endpoint(page: Any) -> None:
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/hessian") else None)
+    evaluate(page, SEED, "x, y", ["2", "3"])
+    assert hessian(page) == seed_hessian(2, 3) == [[36, 6], [6, -4]]
+    assert page.locator("#hessian thead th").all_inner_texts() == ["", "x", "y"]
+    assert page.locator("#hessian tbody th").all_inner_texts() == ["x", "y"]
+    assert asked and all(re.search(r"/v1/functions/[^/]+/hessian$", u) for u in asked), asked
+    curl = page.inner_text("#curl-hessian")
+    assert "curl -s" in curl and "/hessian" in curl and '{"args":[2,3]}' in curl
+    assert "client.hessian_function(f)" in page.inner_text("#python")
+
+    evaluate(page, SEED, "x, y", ["2", "[3, 1]"])  # a vector param: no Hessian matrix, a note instead
+    assert page.is_hidden("#hessian") and "scalar params" in page.inner_text("#hessian-note")
+    evaluate(page, SEED, "x, y", ["1", "2"])
+    page.fill("#params", "y")
+    evaluate(page, SEED, "x, y", ["1", "2"])
+    assert hessian(page) == [[-2.0]] and page.locator("#hessian thead th").all_inner_texts() == ["", "y"]
 
 
 def test_one_input_draws_the_curve_and_its_derivative(page: Any) -> None:
@@ -175,7 +210,8 @@ def distinct_colours(png: bytes) -> int:
         if kind == b"IDAT":
             raw += png[pos + 8:pos + 8 + length]
         pos += 12 + length
-    data, stride, prev, seen = zlib.decompress(raw), width * bpp, bytearray(width * bpp), set()
+    data, stride, prev = zlib.decompress(raw), width * bpp, bytearray(width * bpp)
+    seen: set[bytes] = set()
     for row in range(height):
         kind, line = data[row * (stride + 1)], bytearray(data[row * (stride + 1) + 1:(row + 1) * (stride + 1)])
         for i in range(stride):

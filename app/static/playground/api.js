@@ -38,13 +38,26 @@ const ValgradAPI = (() => {
 
   const valueAndGradients = (body) => post("/v1/value-and-gradients", body);
   const register = async (fn) => (await post("/v1/functions", {function: fn})).id;
+  const path = (fid) => `/v1/functions/${encodeURIComponent(fid)}`;
+
+  // The Hessian at one point, by the registered function's hessian endpoint (registering again once if
+  // this replica forgot it). Returns {answer, request: {path, body}}, the request the curl command shows.
+  async function hessian(fn, args, params) {
+    for (let attempt = 0; ; attempt++) {
+      const request = {path: `${path(await register(fn))}/hessian`, body: {args, params}};
+      try {
+        return {answer: await post(request.path, request.body), request};
+      } catch (e) {
+        if (!(e instanceof Problem) || e.problem.code !== "unknown_function" || attempt > 0) throw e;
+      }
+    }
+  }
 
   // One evaluation per argument list, by the batch endpoint when the service has it, else by registered
   // calls (re-registering once if this replica forgot the function). Items that fail come back as
   // {error: problem}, as the batch endpoint returns them.
   async function evaluateMany(fn, argLists, params) {
     let id = await register(fn);
-    const path = (fid) => `/v1/functions/${encodeURIComponent(fid)}`;
     try {
       const requests = argLists.map((args) => ({args}));
       const answer = await post(`${path(id)}/batch/value-and-gradients`, {params, requests});
@@ -86,9 +99,9 @@ const ValgradAPI = (() => {
     return window.location.origin + root;
   }
 
-  function curlCommand(body) {
+  function curlCommand(body, where = "/v1/value-and-gradients") {
     const json = JSON.stringify(body).replaceAll("'", "'\\''");
-    return `curl -s ${serviceURL()}/v1/value-and-gradients \\\n  -H 'Content-Type: application/json' \\\n` +
+    return `curl -s ${serviceURL()}${where} \\\n  -H 'Content-Type: application/json' \\\n` +
       `  -d '${json}'`;
   }
 
@@ -102,17 +115,39 @@ const ValgradAPI = (() => {
     return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pyLiteral(x)}`).join(", ")}}`;
   }
 
+  // A text expression as a NumPy function body: the ops it calls by name become np.<name>.
+  function numpyExpression(fn) {
+    const inputs = new Set(fn.inputs);
+    return fn.expression.replace(/(^|[^\w.])([A-Za-z_]\w*)(?=\s*[(.])/g,
+      (m, before, name) => (inputs.has(name) ? m : `${before}np.${name}`));
+  }
+
+  // Python that asks for the same numbers: the request as sent, then the Hessian by hessian_function(f).
   function pythonSnippet(body) {
+    const fn = body.function;
     const params = body.params === undefined ? "" : `, params=${pyLiteral(body.params)}`;
+    const expression = fn && typeof fn.expression === "string" && Array.isArray(fn.inputs) &&
+      fn.inputs.every((x) => typeof x === "string");
+    const hessian = expression ? [
+      "",
+      `    def f(${fn.inputs.join(", ")}):`,
+      `        return ${numpyExpression(fn)}`,
+      "",
+      `    hessian = client.hessian_function(f${params})`,
+      `    value, gradients, H = hessian(${body.args.map(pyLiteral).join(", ")})`,
+      "print(value, gradients, H)",
+    ] : ["# the Hessian of a Python function f: client.hessian_function(f)(*args) -> (value, gradients, H)"];
     return [
+      ...(expression ? ["import numpy as np"] : []),
       "import valgrad",
       "",
       `with valgrad.Client(${JSON.stringify(serviceURL())}) as client:`,
-      `    function = ${pyLiteral(body.function)}`,
+      `    function = ${pyLiteral(fn)}`,
       `    value, gradients = client.value_and_gradients(function, ${pyLiteral(body.args)}${params})`,
-      "print(value, gradients)",
+      ...(expression ? [] : ["print(value, gradients)"]),
+      ...hessian,
     ].join("\n");
   }
 
-  return {Problem, valueAndGradients, evaluateMany, curlCommand, pythonSnippet};
+  return {Problem, valueAndGradients, evaluateMany, hessian, curlCommand, pythonSnippet};
 })();

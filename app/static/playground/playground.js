@@ -1,4 +1,5 @@
-// The playground's page logic: read the form, ask the service, show numbers, problems and plots.
+// The playground's page logic: read the form, ask the service, show numbers, the Hessian, problems
+// and plots.
 // Plots are drawn from values and gradients the service returned for every grid point.
 "use strict";
 
@@ -90,12 +91,11 @@
     return JSON.stringify(text);
   }
 
+  const paramName = (p, names) => (typeof p === "number" ? names[p] ?? String(p) : p);
+
   function renderNumbers(answer, names) {
     const rows = [["value", answer.value]];
-    answer.gradients.forEach((g, i) => {
-      const p = answer.params[i];
-      rows.push([`∂/∂${typeof p === "number" ? names[p] ?? p : p}`, g]);
-    });
+    answer.gradients.forEach((g, i) => rows.push([`∂/∂${paramName(answer.params[i], names)}`, g]));
     $("numbers").tBodies[0].replaceChildren(...rows.map(([name, v], i) => {
       const tr = document.createElement("tr");
       tr.dataset.row = i === 0 ? "value" : `gradient-${i - 1}`;
@@ -107,6 +107,45 @@
       return tr;
     }));
     $("numbers").hidden = false;
+  }
+
+  const cell = (tag, text) => Object.assign(document.createElement(tag), {textContent: text});
+
+  // hessian[i][j] as a matrix labelled by the params; a null block is an unconnected pair.
+  function renderHessian(answer, names) {
+    const labels = answer.params.map((p) => paramName(p, names));
+    const head = document.createElement("tr");
+    head.append(cell("th", ""), ...labels.map((l) => cell("th", l)));
+    $("hessian").tHead.replaceChildren(head);
+    $("hessian").tBodies[0].replaceChildren(...answer.hessian.map((row, i) => {
+      const tr = document.createElement("tr");
+      tr.append(cell("th", labels[i]), ...row.map((v) => cell("td", v === null ? "None" : show(v))));
+      return tr;
+    }));
+    $("hessian").hidden = false;
+  }
+
+  // The Hessian of the point, asked of the service for scalar params only (else it is a big tensor).
+  async function showHessian(body, answer, names, current) {
+    const argOf = (p) => body.args[typeof p === "number" ? (p < 0 ? p + body.args.length : p) : names.indexOf(p)];
+    $("hessian").hidden = true;
+    $("curl-hessian").textContent = "";
+    if (!answer.params.every((p) => typeof argOf(p) === "number")) {
+      $("hessian-note").textContent = "The Hessian is shown for scalar params.";
+      return;
+    }
+    $("hessian-note").textContent = "computing the Hessian…";
+    try {
+      const {answer: h, request} = await ValgradAPI.hessian(body.function, body.args, body.params);
+      if (!current()) return;
+      $("curl-hessian").textContent = ValgradAPI.curlCommand(request.body, request.path);
+      renderHessian(h, names);
+      $("hessian-note").textContent = "";
+    } catch (e) {
+      if (!current()) return;
+      const problem = e instanceof ValgradAPI.Problem ? e.problem : {detail: String(e)};
+      $("hessian-note").textContent = `No Hessian: ${problem.detail || problem.title}`;
+    }
   }
 
   function clearProblem() {
@@ -193,7 +232,8 @@
       if (!current()) return;
       const names = inputNames(body.function);
       renderNumbers(answer, names);
-      await PlaygroundPlot.update(body, answer, names, $("status"), current);
+      await Promise.all([showHessian(body, answer, names, current),
+                         PlaygroundPlot.update(body, answer, names, $("status"), current)]);
       if (current()) $("status").textContent = "done";
     } catch (e) {
       if (current()) fail(e);
