@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 
 from bench.http_bench import CONNECTIONS, load
+from bench.report import step
 from bench.servers import serve
 from bench.timing import table
 
@@ -31,8 +32,9 @@ def run() -> str:
         assert len(check) == BATCH and check[0]["gradients"] == [27.0, -4.0]
         singles, batches = [], []
         for _ in range(ROUNDS):  # interleaved, so drift on a shared machine hits both alike
-            singles.append(load(base + "/value-and-gradients", single))
-            batches.append(load(base + "/batch/value-and-gradients", batch))
+            with step("batch: a round of single requests, then batches"):
+                singles.append(load(base + "/value-and-gradients", single))
+                batches.append(load(base + "/batch/value-and-gradients", batch))
     s = max(r["rps"] for r in singles)
     b = max(r["rps"] for r in batches) * BATCH
     errors = sum(r["errors"] for r in singles + batches)

@@ -18,6 +18,7 @@ import numpy as np
 
 import engine
 from bench.engine_bench import PEERS, WORKLOADS, Workload
+from bench.report import step
 from bench.timing import fmt_time, median_times, table
 from engine.api import _plan, _seeds, prepare
 from engine.compiled import available
@@ -70,27 +71,28 @@ def run() -> str:
         return "## Compiled tier\n\nnumba is not installed: `pip install valgrad[compiled]`."
     rows, curves = [], []
     for w in WORKLOADS:
-        args = w.args()
-        graph = _graph(w, len(args))
-        positions, plan = _plan(graph, None)
-        tier = Tier(Settings(threshold=1))
-        t0 = time.perf_counter()
-        runner = tier.compile(("bench", w.name), graph, positions, plan, args)
-        compile_s = time.perf_counter() - t0
-        interp = _call(graph, Tier(Settings(enabled=False)), args)
-        fns: list[Callable[[], Any]] = [lambda w=w, args=args: w.fn(np, *args), interp]
-        fns.append(_call(graph, _ready(tier, graph, runner, args), args) if runner is not None else interp)
-        peers = [make(w, args) for make in list(PEERS.values())[1:]]
-        base, t_interp, t_comp, *t_peers = median_times([*fns, *(p for p in peers if p is not None)])
-        it = iter(t_peers)
-        cells = [w.name, fmt_time(base), f"{fmt_time(t_interp)} ({t_interp / base:.2f}×)",
-                 f"{fmt_time(t_comp)} ({t_comp / base:.2f}×)" if runner is not None else "not fused",
-                 *[("—" if p is None else f"{(t := next(it)) and fmt_time(t)} ({t / base:.2f}×)") for p in peers],
-                 f"{compile_s:.2f} s" if runner is not None else "—"]
-        rows.append(cells)
-        if runner is not None:
-            latencies, swapped = _warmup(graph, args, threshold=5, calls=200 if base < 1e-3 else 60)
-            curves.append([w.name, str(swapped), _curve(latencies)])
+        with step(f"compiled: {w.name}"):
+            args = w.args()
+            graph = _graph(w, len(args))
+            positions, plan = _plan(graph, None)
+            tier = Tier(Settings(threshold=1))
+            t0 = time.perf_counter()
+            runner = tier.compile(("bench", w.name), graph, positions, plan, args)
+            compile_s = time.perf_counter() - t0
+            interp = _call(graph, Tier(Settings(enabled=False)), args)
+            fns: list[Callable[[], Any]] = [lambda w=w, args=args: w.fn(np, *args), interp]
+            fns.append(_call(graph, _ready(tier, graph, runner, args), args) if runner is not None else interp)
+            peers = [make(w, args) for make in list(PEERS.values())[1:]]
+            base, t_interp, t_comp, *t_peers = median_times([*fns, *(p for p in peers if p is not None)])
+            it = iter(t_peers)
+            cells = [w.name, fmt_time(base), f"{fmt_time(t_interp)} ({t_interp / base:.2f}×)",
+                     f"{fmt_time(t_comp)} ({t_comp / base:.2f}×)" if runner is not None else "not fused",
+                     *[("—" if p is None else f"{(t := next(it)) and fmt_time(t)} ({t / base:.2f}×)") for p in peers],
+                     f"{compile_s:.2f} s" if runner is not None else "—"]
+            rows.append(cells)
+            if runner is not None:
+                latencies, swapped = _warmup(graph, args, threshold=5, calls=200 if base < 1e-3 else 60)
+                curves.append([w.name, str(swapped), _curve(latencies)])
     out = ["## Compiled tier: value and gradients per call (ratio to the NumPy forward pass)", "",
            table(["workload", "NumPy forward", "interpreter (cached plan)", "compiled", *list(PEERS)[1:],
                   "time to compile"], rows), "",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import engine
+from bench.report import step
 from bench.timing import fmt_time, median_times, table
 
 Fn = Callable[[], Any]
@@ -86,14 +87,15 @@ def run() -> str:
     peers = {"valgrad": _valgrad(d), "autograd": _autograd(d), "torch.func": _torch(d)}
     rows = []
     for k, (name, target) in enumerate(ROWS):
-        fns = [forwards[k], *[p[k] for p in peers.values() if p is not None]]
-        base, *times = median_times(fns, repeats=5)
-        measured = iter(times)
-        cells = [name, fmt_time(base)]
-        for p in peers.values():
-            t = next(measured) if p is not None else None
-            cells.append("—" if t is None else f"{fmt_time(t)} ({t / base:.2f}×)")
-        rows.append([*cells, target])
+        with step(f"derivatives: {name}"):
+            fns = [forwards[k], *[p[k] for p in peers.values() if p is not None]]
+            base, *times = median_times(fns, repeats=5)
+            measured = iter(times)
+            cells = [name, fmt_time(base)]
+            for p in peers.values():
+                t = next(measured) if p is not None else None
+                cells.append("—" if t is None else f"{fmt_time(t)} ({t / base:.2f}×)")
+            rows.append([*cells, target])
     return "\n".join(["## Derivative kinds: time per call (ratio to the NumPy forward pass)", "",
                       table(["workload", "NumPy forward", *peers, "target"], rows)])
 

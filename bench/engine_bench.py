@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 import engine
+from bench.report import step
 from bench.timing import fmt_time, median_times, peak_memory, table
 from engine.trace import trace
 
@@ -116,24 +117,25 @@ def run() -> str:
     rows = []
     memory = []
     for w in WORKLOADS:
-        args = w.args()
-        contenders = [make(w, args) for make in (_valgrad_local, _valgrad_plan, *PEERS.values())]
-        present = [fn for fn in contenders if fn is not None]
-        # One interleaved measurement per workload: drift on a shared machine moves baseline and peers alike.
-        base, *times = median_times([lambda w=w, args=args: w.fn(np, *args), *present])
-        measured = iter(times)
-        cells = [w.name, fmt_time(base)]
-        for fn in contenders:
-            t = next(measured) if fn is not None else None
-            cells.append("—" if t is None else f"{fmt_time(t)} ({t / base:.2f}×)")
-        cells.append(w.target)
-        rows.append(cells)
-        if w.fn is elementwise:
-            ag = _autograd(w, args)
-            memory = [("valgrad local", peak_memory(_valgrad_local(w, args))),
-                      ("valgrad cached plan", peak_memory(_valgrad_plan(w, args)))]
-            if ag is not None:
-                memory.append(("autograd", peak_memory(ag)))
+        with step(f"engine: {w.name}"):
+            args = w.args()
+            contenders = [make(w, args) for make in (_valgrad_local, _valgrad_plan, *PEERS.values())]
+            present = [fn for fn in contenders if fn is not None]
+            # One interleaved measurement per workload: drift on a shared machine moves baseline and peers alike.
+            base, *times = median_times([lambda w=w, args=args: w.fn(np, *args), *present])
+            measured = iter(times)
+            cells = [w.name, fmt_time(base)]
+            for fn in contenders:
+                t = next(measured) if fn is not None else None
+                cells.append("—" if t is None else f"{fmt_time(t)} ({t / base:.2f}×)")
+            cells.append(w.target)
+            rows.append(cells)
+            if w.fn is elementwise:
+                ag = _autograd(w, args)
+                memory = [("valgrad local", peak_memory(_valgrad_local(w, args))),
+                          ("valgrad cached plan", peak_memory(_valgrad_plan(w, args)))]
+                if ag is not None:
+                    memory.append(("autograd", peak_memory(ag)))
     out = ["## Engine: time per value-and-gradients call (ratio to the NumPy forward pass)", "",
            table(headers, rows), "", "## Peak traced memory, elementwise 1e6 float64 (target: ≤ autograd)", "",
            table(["implementation", "peak MiB"], [[n, f"{b / 2**20:.1f}"] for n, b in memory])]

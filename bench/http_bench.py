@@ -25,6 +25,7 @@ import orjson
 
 import engine
 from app.allocator import keep_freed_memory
+from bench.report import step
 from bench.servers import serve
 from bench.timing import fmt_time, median_time, table
 from engine.codec import decode_tensor, encode_tensor
@@ -125,7 +126,8 @@ def run() -> str:
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         for _ in range(ROUNDS):
             for name, (target, body) in targets.items():
-                runs[name].append(load(target, body))
+                with step(f"http: {name}, {DURATION:.0f} s of load"):
+                    runs[name].append(load(target, body))
         rows = [[name, _median_of(r)] for name, r in runs.items()]
         base = rows[0][1]
         transfer = _transfer_floor(base_url, x)

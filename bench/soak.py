@@ -15,8 +15,9 @@ nothing answered 5xx or wrongly, no request timed out, every 503 carried
 Retry-After, no connection failed outside the fault windows, the service kept
 answering after the kill, memory grew less than ``--rss-tolerance``, and every
 SDK call completed (through retries and the one-shot fallback). Loopback only;
-bounded in time; stops by itself. Prints a Markdown summary; exit status 1 on
-any failed check.
+bounded in time; stops by itself. Prints a Markdown summary (and a line per
+phase on stderr), writes it also as JSON (``--json``); exit status 1 on any
+failed check.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench import report
 from bench.servers import free_port
 from bench.soak_hostile import hostile, probe, probed
 from bench.soak_load import REGISTRY, SEED, Stats, generate, sdk_loop
@@ -168,8 +171,10 @@ def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_toleran
     try:
         for t in [load, attacks, *sdks]:
             t.start()
+        report.progress(f"soak: warm-up, {WARM_UP * seconds:.0f} s")
         _sleep_until(t0 + WARM_UP * seconds)
         rss_before = server.rss_mib()
+        report.progress(f"soak: steady load (with hostile requests) until {0.70 * seconds:.0f} s into the run")
         _sleep_until(steady_end)
         attacks.join()
         health = probed(prober)
@@ -179,12 +184,14 @@ def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_toleran
         now = time.monotonic()
         stats.faults.append([now, now + FAULT_GRACE])
         stats.kill_time = now
+        report.progress("soak: faults: SIGKILL of one worker, load continues")
         os.kill(victim, signal.SIGKILL)
         _sleep_until(t0 + 0.85 * seconds)
         respawn_by = time.monotonic() + 10  # a busy machine may take longer than the run's 15% to start one
         while not (respawned := len(server.workers()) == 2 and victim not in server.workers()) \
                 and time.monotonic() < respawn_by:
             time.sleep(0.1)
+        report.progress("soak: restart of the whole server, load continues to the end")
         window = [time.monotonic(), float("inf")]
         stats.faults.append(window)
         server.stop()
@@ -192,6 +199,7 @@ def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_toleran
         window[1] = time.monotonic() + FAULT_GRACE
         restart_gap = window[1] - FAULT_GRACE - window[0]
         load.join()
+        report.progress("soak: load done; final checks")
         stop.set()
         for t in sdks:
             t.join(120)
@@ -255,6 +263,16 @@ def summary(r: Result) -> str:
     return "\n".join(out)
 
 
+def document(r: Result, markdown: str) -> dict[str, Any]:
+    """The run as JSON: the Markdown's tables, the raw measures, each check and whether it passed."""
+    measures = {f.name: getattr(r, f.name) for f in fields(r) if f.name not in ("stats", "checks")}
+    measures |= {"outcomes": dict(r.stats.outcomes), "first_answer_after_kill": r.stats.first_answer_after_kill,
+                 "problems": r.stats.problems}
+    doc = report.document([{"name": "soak", "elapsed_seconds": r.seconds, "markdown": markdown}])
+    return {**doc, "measures": measures, "checks": [{"check": name, "passed": ok} for name, ok in r.checks],
+            "passed": all(ok for _, ok in r.checks)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
@@ -262,9 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the request mix")
     parser.add_argument("--rss-tolerance", type=float, default=0.10,
                         help="allowed growth of resident memory after warm-up (default 0.10)")
+    parser.add_argument("--json", type=Path, default=report.RESULTS / "soak.json", help="JSON report path")
     args = parser.parse_args(argv)
     result = run(args.seconds, args.connections, args.seed, args.rss_tolerance)
-    print(summary(result), flush=True)
+    markdown = summary(result)
+    print(markdown, flush=True)
+    report.progress(f"soak: wrote {report.write_json(document(result, markdown), args.json)}")
     return 0 if all(ok for _, ok in result.checks) else 1
 
 
