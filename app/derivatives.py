@@ -24,11 +24,7 @@ from app.bodies import MODELS
 from app.errors import RequestShapeError, ServiceError, problem_body
 from app.service import Service, _at_function
 from app.wire import Encoding, decode_args, decode_dy, decode_vectors, dumps, encode_tree, parse_envelope
-from engine.api import prepare
-from engine.checking import abstract_eval, prepare_batch
-from engine.errors import EngineError, TooExpensiveError
-from engine.ir import Graph
-from engine.params import resolve_params
+from engine import EngineError, Graph, TooExpensiveError, abstract_eval, prepare_batch, prepare_check, resolve_params
 
 __all__ = ["BATCH_MAX_ITEMS", "PATHS", "answer"]
 
@@ -103,9 +99,8 @@ def _derivative(service: Service, kind: str, graph: Graph, req: Any) -> bytes:
 def _check(service: Service, graph: Graph, req: Any) -> bytes:
     limits = service.limits
     args, _, _ = decode_args(req.args, limits, service.settings.max_request_elements)
-    ev = prepare(graph, args, req.params, None, "zero", limits=limits)
-    # engine.checking's estimate: each direction runs one backward pass and two forward passes per param
-    flops = req.directions * (ev.info.flops + 2 * len(ev.positions) * ev.info.forward_flops)
+    check = prepare_check(graph, args, req.params, req.eps, req.rtol, req.atol, req.directions, limits=limits)
+    ev = check.evaluation
     payload = [ev.xs, ev.positions, req.eps, req.rtol, req.atol, req.directions]
     names = [graph.input_names[p] for p in ev.positions]
 
@@ -113,7 +108,7 @@ def _check(service: Service, graph: Graph, req: Any) -> bytes:
         return dumps({"ok": ok, "params": names, "max_abs_error": _numbers(abs_err),
                       "max_rel_error": _numbers(rel_err), "directions": req.directions})
 
-    return _run(service, graph, "check", payload, flops, finish, lambda: kinds.run("check", graph, payload, limits))
+    return _run(service, graph, "check", payload, check.flops, finish, lambda: kinds.run("check", graph, payload))
 
 
 def _numbers(xs: list[float]) -> list[Any]:

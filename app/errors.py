@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from engine.errors import EngineError, join_pointer
+from engine import EngineError, join_pointer
 
 __all__ = [
     "PROBLEMS",
@@ -65,6 +65,7 @@ log = logging.getLogger("valgrad.errors")
 class Problem(NamedTuple):
     status: int
     title: str
+    hint: str = ""  # where the service helps further; the engine's messages never name routes
 
 
 # The one table: stable code -> HTTP status and title. Codes never change meaning.
@@ -82,7 +83,7 @@ PROBLEMS: dict[str, Problem] = {
     "unsupported_media_type": Problem(415, "Unsupported media type"),
     "invalid_request": Problem(422, "Invalid request"),
     "invalid_graph": Problem(422, "Invalid function"),
-    "unknown_op": Problem(422, "Unknown op"),
+    "unknown_op": Problem(422, "Unknown op", "GET /v1/ops lists the op set"),
     "unknown_reference": Problem(422, "Unknown reference"),
     "wrong_arity": Problem(422, "Wrong number of arguments for an op"),
     "invalid_attrs": Problem(422, "Invalid op attributes"),
@@ -162,7 +163,9 @@ class ProblemResponse(Response):
 
 def problem_body(code: str, detail: str, pointer: str | None = None) -> dict[str, Any]:
     """The RFC 9457 object for ``code`` (unknown codes are 422s of their own name)."""
-    status, title = PROBLEMS.get(code, PROBLEMS["invalid_request"])
+    status, title, hint = PROBLEMS.get(code, PROBLEMS["invalid_request"])
+    if hint:
+        detail = f"{detail} ({hint})"
     body: dict[str, Any] = {"type": TYPE_PREFIX + code, "title": title, "status": status,
                             "detail": detail, "code": code}
     if pointer is not None:

@@ -24,10 +24,7 @@ import anyio.to_thread
 import orjson
 
 from app.store import FunctionStore
-from engine.errors import EngineError
-from engine.graph import load_function
-from engine.ir import Graph
-from engine.limits import Limits
+from engine import EngineError, Graph, Limits, load_function
 
 __all__ = ["FunctionRegistry", "RegistryStats"]
 

@@ -1,11 +1,12 @@
 """The evaluation kinds a job can be, as the server thread and the worker process both run them.
 
 A job is ``kind`` plus a payload of JSON values and arrays (what ``app.transfer``
-carries); ``run`` computes it and answers a list of the same. The server
-prepares (binds, checks, prices) before choosing where a job runs, and the
-worker prepares again from the same payload: preparing is cached per
-argument signature on the graph, so this costs microseconds, and nothing
-but arrays and JSON crosses the process boundary.
+carries). The server prepares each job (binds, checks, prices: the engine's
+``prepare*`` functions) before choosing where it runs; ``run`` then computes
+it from the payload, in the worker process or the server's thread, through
+the engine's ``*_checked`` entry points, which check nothing again: a request
+is checked once, at the server, wherever it runs. Nothing but arrays and
+JSON crosses the process boundary.
 
 Kinds: ``gradients`` (value and gradients), the derivative kinds ``jvp``,
 ``jacobian``, ``hessian``, ``hvp`` (``engine.derivatives``), ``check``
@@ -23,12 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from engine.api import Unconnected, prepare
-from engine.checking import check_gradients, prepare_batch
-from engine.derivatives import Prepared, prepare_hessian, prepare_hvp, prepare_jacobian, prepare_jvp
-from engine.errors import EngineError
-from engine.ir import Graph
-from engine.limits import Limits
+from engine import (
+    EngineError,
+    Graph,
+    Limits,
+    Prepared,
+    Unconnected,
+    compare_checked,
+    evaluate_checked,
+    prepare_hessian,
+    prepare_hvp,
+    prepare_jacobian,
+    prepare_jvp,
+    run_batch_checked,
+    run_checked,
+)
 
 __all__ = ["DERIVATIVES", "batch_results", "item_error", "pack", "prepare_kind", "run", "unconnected", "unpack"]
 
@@ -53,23 +63,21 @@ def prepare_kind(kind: str, graph: Graph, xs: Any, params: Any, vectors: Any, un
     raise ValueError(f"unknown derivative kind {kind!r}")
 
 
-def run(kind: str, graph: Graph, payload: Sequence[Any], limits: Limits) -> list[Any]:
-    """Compute one job: its results as a list of JSON values and arrays."""
+def run(kind: str, graph: Graph, payload: Sequence[Any]) -> list[Any]:
+    """Compute one job the server prepared: its results as a list of JSON values and arrays."""
     if kind == "gradients":
         xs, positions, dy, zeros = payload
-        return list(prepare(graph, xs, positions, dy, unconnected(zeros), limits=limits).run())
+        return list(evaluate_checked(graph, xs, positions, dy, zeros))
     if kind in DERIVATIVES:
         xs, positions, vectors, zeros = payload
-        return list(prepare_kind(kind, graph, xs, positions, vectors, unconnected(zeros), limits).run())
+        return list(run_checked(kind, graph, xs, positions, vectors, zeros))
     if kind == "check":
         xs, positions, eps, rtol, atol, directions = payload
-        r = check_gradients(graph, xs, positions, eps, rtol, atol, directions, limits=limits)
+        r = compare_checked(graph, xs, positions, eps, rtol, atol, directions)
         return [r["ok"], r["max_abs_error"], r["max_rel_error"]]
     if kind == "batch":
         items, zeros = unpack(payload)
-        requests = [{"args": xs, "params": positions, "dy": dy} for xs, positions, dy in items]
-        return pack(batch_results(prepare_batch(graph, requests, None, unconnected(zeros), limits=limits,
-                                                max_items=len(requests)).run()))
+        return pack(batch_results(run_batch_checked(graph, items, zeros)))
     raise ValueError(f"unknown job kind {kind!r}")
 
 

@@ -33,9 +33,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import JSONTooDeepError, RequestShapeError, ServiceError
-from engine.attrs import MAX_RANK
-from engine.codec import encode_tensor
-from engine.errors import ArgumentError, join_pointer
+from engine import MAX_RANK, ArgumentError, encode_tensor, join_pointer
 
 __all__ = [
     "MSGPACK", "FormatMiddleware", "MalformedMessagePackError", "check_function", "dumps", "encode", "explain_binary",

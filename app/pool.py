@@ -34,9 +34,7 @@ from app import worker
 from app.errors import ServiceError
 from app.metrics import Metrics
 from app.transfer import REGION_BYTES, Pipe, receive, send
-from engine import compiled
-from engine.ir import Graph
-from engine.limits import Limits
+from engine import Graph, Limits, compiled
 
 __all__ = ["EvalPool"]
 

@@ -31,10 +31,7 @@ from app.pool import EvalPool
 from app.schemas import EvaluateRequest, RegisterRequest, ValueAndGradientsRequest
 from app.settings import Settings
 from app.wire import Encoding, decode_args, decode_dy, dumps, encode_result, parse_envelope
-from engine.api import Evaluation, prepare
-from engine.errors import EngineError, TooLargeError
-from engine.graph import load_function, to_json
-from engine.ir import Graph
+from engine import EngineError, Evaluation, Graph, TooLargeError, load_function, prepare
 
 __all__ = ["Service", "function_info"]
 
@@ -45,7 +42,7 @@ INLINE_MAX_NODES = 64  # so the static check of a new argument signature stays c
 
 def function_info(graph: Graph) -> dict[str, Any]:
     """``{id, inputs, outputs, opset}`` of a graph, as registration answers it."""
-    return {"id": graph.id, "inputs": graph.input_names, "outputs": to_json(graph)["outputs"], "opset": graph.opset}
+    return {"id": graph.id, "inputs": graph.input_names, "outputs": graph.output_names, "opset": graph.opset}
 
 
 @dataclass(slots=True)
@@ -65,7 +62,8 @@ class Job:
         return self.encode(value, grads)
 
     def run_in(self, pool: EvalPool) -> bytes:
-        """Evaluate in a worker process, under its deadline and memory cap; encode here."""
+        """Evaluate in a worker process, under its deadline and memory cap; encode here. The worker runs what was
+        checked here, without checking it again (``app.kinds``)."""
         e = self.evaluation
         return pool.evaluate(e.graph, [e.xs, e.positions, e.dy, e.zeros], self.encode)
 
@@ -111,13 +109,18 @@ class Service:
     # -- the routes' entry points ----------------------------------------------------------
 
     async def answer_one_shot(self, body: bytes) -> bytes:
-        """POST /v1/value-and-gradients."""
-        if self._small(body):
-            req = self._parse(body, ValueAndGradientsRequest)
-            graph = self.registry.by_source(_source(req.function))
-            if graph is not None and len(graph.nodes) <= INLINE_MAX_NODES:
-                return await self._finish("one_shot", self._job(graph, req))
-        return await self.slots.run("one_shot", self.one_shot, body)
+        """POST /v1/value-and-gradients: parsed once, here when the body is small, else in a thread."""
+        if not self._small(body):
+            return await self.slots.run("one_shot", self.one_shot, body)
+        req = self._parse(body, ValueAndGradientsRequest)
+        source = _source(req.function)
+        graph = self.registry.by_source(source)
+        if graph is None:
+            return await self.slots.run("one_shot", self._one_shot_miss, req, source)
+        job = self._job(graph, req)
+        if len(graph.nodes) <= INLINE_MAX_NODES:
+            return await self._finish("one_shot", job)
+        return await self.slots.run("one_shot", self._execute, job)
 
     async def answer_registered(self, function_id: str, body: bytes) -> bytes:
         """POST /v1/functions/{id}/value-and-gradients."""
@@ -137,14 +140,20 @@ class Service:
         req = self._parse(body, ValueAndGradientsRequest)
         return self._execute(self._job(self.graph_of(req.function), req))
 
+    def _one_shot_miss(self, req: ValueAndGradientsRequest, source: bytes) -> bytes:
+        """A request parsed on the event loop whose function is not cached: load it, evaluate."""
+        return self._execute(self._job(self._remember(req.function, source), req))
+
     def graph_of(self, function: dict[str, Any]) -> Graph:
         """The graph of a function sent whole: from the source cache, else loaded and cached."""
         source = _source(function)
-        graph = self.registry.by_source(source)
-        if graph is None:
-            graph, _ = self.registry.intern(self._load(function))
-            self.registry.remember_source(source, graph)
-            self.metrics.cache_changed()
+        return self.registry.by_source(source) or self._remember(function, source)
+
+    def _remember(self, function: dict[str, Any], source: bytes) -> Graph:
+        """Load a function sent whole and cache it under its id and its source."""
+        graph, _ = self.registry.intern(self._load(function))
+        self.registry.remember_source(source, graph)
+        self.metrics.cache_changed()
         return graph
 
     def evaluate(self, graph: Graph, body: bytes) -> bytes:

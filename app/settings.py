@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from engine import DEFAULT_LIMITS, Limits
 from engine.compiled import Settings as TierSettings
-from engine.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Settings"]
 

@@ -24,9 +24,7 @@ from starlette.responses import Response
 
 from app import msgpack_wire
 from app.errors import JSONTooDeepError, MalformedJSONError, RequestShapeError
-from engine.codec import decode_tensor, encode_tensor
-from engine.errors import ArgumentError, CotangentError, TooLargeError, join_pointer
-from engine.limits import Limits
+from engine import ArgumentError, CotangentError, Limits, TooLargeError, decode_tensor, encode_tensor, join_pointer
 
 __all__ = [
     "Encoding", "JSONBytes", "check_depth", "decode_args", "decode_dy", "decode_vectors", "dumps", "encode_result",

@@ -8,6 +8,11 @@ arrive as canonical JSON the first time a worker sees their id and are kept
 in an LRU with the same bounds the pool mirrors, so a function crosses the
 process boundary once per worker. A job that runs past its deadline is not
 this module's concern: the pool kills the whole process.
+
+A worker checks nothing its server already checked: graphs are rebuilt from
+their canonical form without validation (``engine.load_checked``) and jobs
+run with ``app.kinds.run``, which calls the engine's ``*_checked`` entry
+points. The server is the one boundary where a request is validated.
 """
 
 from __future__ import annotations
@@ -25,11 +30,7 @@ import orjson
 from app import kinds
 from app.allocator import tune_allocator
 from app.transfer import Pipe, receive, send
-from engine import compiled
-from engine.errors import EngineError
-from engine.graph import load_function
-from engine.ir import Graph
-from engine.limits import Limits
+from engine import EngineError, Graph, Limits, compiled, load_checked
 
 __all__ = ["GRAPHS_HELD", "LRUMirror", "serve"]
 
@@ -100,9 +101,9 @@ def _answer(job: list[Any], graphs: LRUMirror, limits: Limits) -> list[Any]:
         if graph is None:
             if canonical is None:
                 return ["need_graph"]
-            graph = load_function(orjson.loads(canonical), limits=limits)
+            graph = load_checked(orjson.loads(canonical), canonical.encode(), function_id, limits=limits)
             graphs.put(function_id, graph)
-        results = kinds.run(kind, graph, payload, limits)
+        results = kinds.run(kind, graph, payload)
         return ["ok", results, sorted(compiled.counters().items())]  # pairs: the header is JSON
     except EngineError as e:
         return ["error", e.code, e.message, e.pointer]

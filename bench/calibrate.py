@@ -33,8 +33,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 import engine.ops  # noqa: F401 - registers the op set
-from engine.api import prepare
 from engine.errors import EngineError
+from engine.evaluation import prepare
 from engine.registry import OPS, Op
 
 try:

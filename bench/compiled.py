@@ -20,11 +20,12 @@ import engine
 from bench.engine_bench import PEERS, WORKLOADS, Workload
 from bench.report import step
 from bench.timing import fmt_time, median_times, table
-from engine.api import _plan, _seeds, prepare
 from engine.compiled import available
 from engine.compiled.tier import Settings, Tier
+from engine.contract import seeds
+from engine.evaluation import plan_for, prepare
 from engine.ir import Graph
-from engine.trace import trace
+from engine.tracing import trace
 
 
 def _graph(w: Workload, n: int) -> Graph:
@@ -33,14 +34,14 @@ def _graph(w: Workload, n: int) -> Graph:
 
 def _call(graph: Graph, tier: Tier, args: list[Any]) -> Callable[[], Any]:
     """One value-and-gradients call as the evaluation path makes it, with the tier in front."""
-    positions, plan = _plan(graph, None)
+    positions, plan = plan_for(graph, None)
 
     def call() -> Any:
         ev = prepare(graph, args)
         runner = tier.lookup(graph, positions, plan, ev.xs)
         if runner is None:
             return ev.run()
-        return runner.run(ev.xs, lambda vs: _seeds(vs, graph.outputs, None, graph.output_is_list))
+        return runner.run(ev.xs, lambda vs: seeds(vs, graph.outputs, None, graph.output_is_list))
 
     return call
 
@@ -74,7 +75,7 @@ def run() -> str:
         with step(f"compiled: {w.name}"):
             args = w.args()
             graph = _graph(w, len(args))
-            positions, plan = _plan(graph, None)
+            positions, plan = plan_for(graph, None)
             tier = Tier(Settings(threshold=1))
             t0 = time.perf_counter()
             runner = tier.compile(("bench", w.name), graph, positions, plan, args)
@@ -105,7 +106,7 @@ def _ready(tier: Tier, graph: Graph, runner: Any, args: list[Any]) -> Tier:
     """A tier whose cache already holds ``runner`` under the key the evaluation path looks up."""
     from engine.compiled.tier import signature
 
-    positions, _ = _plan(graph, None)
+    positions, _ = plan_for(graph, None)
     ready = Tier(Settings(threshold=10**9))
     ready.runners.put((graph.id, tuple(positions), signature(prepare(graph, args).xs)), runner)
     return ready

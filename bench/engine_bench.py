@@ -17,7 +17,7 @@ import numpy as np
 import engine
 from bench.report import step
 from bench.timing import fmt_time, median_times, peak_memory, table
-from engine.trace import trace
+from engine.tracing import trace
 
 
 @dataclass

@@ -20,8 +20,8 @@ import httpx
 import numpy as np
 import orjson
 
-from engine.api import value_and_gradients
 from engine.codec import decode_tensor, encode_tensor
+from engine.evaluation import value_and_gradients
 from engine.graph import load_function
 
 __all__ = ["REGISTRY", "SEED", "Stats", "generate", "sdk_loop"]

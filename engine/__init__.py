@@ -1,19 +1,42 @@
 """valgrad's autodiff engine: an op registry, a tape, tracers, and the JSON graph format.
 
-The public surface is TF r1.15's contract for Python functions
-(``value_and_gradients_function``, ``gradients_function``), its twin for
-graphs (``value_and_gradients``), the symbolic tracer (``trace``), a
-numerical gradient checker (``check_grads``), the op set (``OPS``) and the
-typed errors. Submodules never import from this package's namespace (only
-from ``engine.<module>``), so importing any one of them first is safe; the
-imports here are eager because the function ``trace`` must win over the
-submodule of the same name, which import would otherwise bind here.
+This namespace is the engine's public surface, for users and for the
+service (``app``) and the SDK (``valgrad``), which import nothing else from
+it but the optional compiled tier (``engine.compiled``) and the op set's
+NumPy-style functions (``engine.ops``):
+
+- TF r1.15's contract for Python functions (``value_and_gradients_function``,
+  ``gradients_function``) and the derivative kinds built like it (JVP,
+  Jacobian, Hessian, HVP), with the rules both sides of the wire apply
+  (``as_argument``, ``argument_dtype``, ``dy_leaves``, ``check_unconnected``);
+- graphs: ``load_function`` (a JSON graph or text function, validated),
+  ``value_and_gradients`` and the ``prepare*`` functions that check and
+  price a request before its first NumPy call, and the ``*_checked``
+  functions that run, in a helper process, what was checked elsewhere;
+- the symbolic tracer (``trace``), gradient checkers, the op set (``OPS``),
+  the tensor codec, limits and the typed errors.
+
+Submodules never import from this namespace (only from ``engine.<module>``),
+so importing any one of them first is safe.
 """
 
-from engine.api import Array, gradients_function, value_and_gradients, value_and_gradients_function
+from engine.attrs import MAX_RANK
 from engine.check import check_grads
-from engine.checking import abstract_eval, check_gradients, prepare_batch
+from engine.checking import (
+    BatchItem,
+    PreparedBatch,
+    PreparedCheck,
+    abstract_eval,
+    check_gradients,
+    compare_checked,
+    prepare_batch,
+    prepare_check,
+    run_batch_checked,
+)
+from engine.codec import decode_tensor, encode_tensor
+from engine.contract import Array, Unconnected, argument_dtype, as_argument, check_unconnected, dy_leaves
 from engine.derivatives import (
+    Prepared,
     hessian,
     hessian_function,
     hvp,
@@ -22,11 +45,13 @@ from engine.derivatives import (
     prepare_hvp,
     prepare_jacobian,
     prepare_jvp,
+    run_checked,
     value_and_jacobian,
     value_and_jacobian_function,
     value_and_jvp,
     value_and_jvp_function,
 )
+from engine.eager import gradients_function, value_and_gradients_function
 from engine.errors import (
     ArgumentError,
     ArityError,
@@ -36,6 +61,7 @@ from engine.errors import (
     ExpressionError,
     GraphError,
     LimitError,
+    OutputTypeError,
     ParamsError,
     ReferenceError_,
     ShapeError,
@@ -43,53 +69,30 @@ from engine.errors import (
     TooLargeError,
     TracingError,
     UnknownOpError,
+    join_pointer,
 )
-from engine.graph import load_function
+from engine.evaluation import Evaluation, evaluate_checked, prepare, value_and_gradients
+from engine.graph import load_checked, load_function
+from engine.ir import FLOAT_DTYPES, ID_PATTERN, NEWEST_OPSET, OPSETS, VERSION, Graph
 from engine.limits import DEFAULT_LIMITS, Limits
-from engine.registry import OPS
+from engine.params import positional_names, resolve_params
+from engine.registry import ALIASES, OPS, REQUIRED, Op
+from engine.targets import check_vectors
 from engine.tensor import Tensor
-from engine.trace import trace
+from engine.tracing import Traced, trace
+from engine.tree import flatten
 
 __all__ = [
-    "DEFAULT_LIMITS",
-    "OPS",
-    "ArgumentError",
-    "ArityError",
-    "Array",
-    "AttrError",
-    "CotangentError",
-    "EngineError",
-    "ExpressionError",
-    "GraphError",
-    "LimitError",
-    "Limits",
-    "ParamsError",
-    "ReferenceError_",
-    "ShapeError",
-    "Tensor",
-    "TooExpensiveError",
-    "TooLargeError",
-    "TracingError",
-    "UnknownOpError",
-    "abstract_eval",
-    "check_gradients",
-    "check_grads",
-    "hessian",
-    "hessian_function",
-    "hvp",
-    "hvp_function",
-    "prepare_batch",
-    "prepare_hessian",
-    "prepare_hvp",
-    "prepare_jacobian",
-    "prepare_jvp",
-    "value_and_jacobian",
-    "value_and_jacobian_function",
-    "value_and_jvp",
-    "value_and_jvp_function",
-    "gradients_function",
-    "load_function",
-    "trace",
-    "value_and_gradients",
-    "value_and_gradients_function",
+    "ALIASES", "DEFAULT_LIMITS", "FLOAT_DTYPES", "ID_PATTERN", "MAX_RANK", "NEWEST_OPSET", "OPS", "OPSETS",
+    "REQUIRED", "VERSION", "ArgumentError", "ArityError", "Array", "AttrError", "BatchItem", "CotangentError",
+    "EngineError", "Evaluation", "ExpressionError", "Graph", "GraphError", "LimitError", "Limits", "Op",
+    "OutputTypeError", "ParamsError", "Prepared", "PreparedBatch", "PreparedCheck", "ReferenceError_", "ShapeError",
+    "Tensor", "TooExpensiveError", "TooLargeError", "Traced", "TracingError", "Unconnected", "UnknownOpError",
+    "abstract_eval", "argument_dtype", "as_argument", "check_gradients", "check_grads", "check_unconnected",
+    "check_vectors", "compare_checked", "decode_tensor", "dy_leaves", "encode_tensor", "evaluate_checked", "flatten",
+    "gradients_function", "hessian", "hessian_function", "hvp", "hvp_function", "join_pointer", "load_checked",
+    "load_function", "positional_names", "prepare", "prepare_batch", "prepare_check", "prepare_hessian",
+    "prepare_hvp", "prepare_jacobian", "prepare_jvp", "resolve_params", "run_batch_checked", "run_checked", "trace",
+    "value_and_gradients", "value_and_gradients_function", "value_and_jacobian", "value_and_jacobian_function",
+    "value_and_jvp", "value_and_jvp_function",
 ]

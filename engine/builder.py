@@ -21,11 +21,11 @@ from typing import Any
 from engine.attrs import MAX_RANK
 from engine.codec import decode_constant, encode_constant
 from engine.errors import AttrError, GraphError, TooLargeError, join_pointer
-from engine.ir import FLOAT_DTYPES, NEWEST_OPSET, OPSETS, VERSION, Graph, Input, Node
+from engine.ir import FLOAT_DTYPES, MAX_ID_LENGTH, NEWEST_OPSET, OPSETS, VERSION, Graph, Input, Node, is_id
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.registry import Op, shape_of, size_of
 
-__all__ = ["GraphBuilder", "check_header", "check_id", "check_keys", "input_slots", "is_id", "parse_inputs"]
+__all__ = ["GraphBuilder", "check_header", "check_id", "check_keys", "input_slots", "parse_inputs"]
 
 
 _INPUT_KEYS = frozenset(("name", "dtype", "shape"))
@@ -82,15 +82,10 @@ def check_keys(obj: Mapping[Any, Any], allowed: frozenset[str], pointer: str, wh
                              pointer + join_pointer(str(key)))
 
 
-def is_id(s: str) -> bool:
-    """``[A-Za-z_][A-Za-z0-9_]*``, at most 128 characters: an ASCII Python identifier."""
-    return s.isascii() and s.isidentifier() and len(s) <= 128
-
-
 def check_id(value: Any, pointer: str, what: str) -> str:
     if not isinstance(value, str) or not is_id(value):
-        raise GraphError(f"{what} must match [A-Za-z_][A-Za-z0-9_]* (at most 128 characters), got {value!r:.60}",
-                         pointer)
+        raise GraphError(f"{what} must match [A-Za-z_][A-Za-z0-9_]* (at most {MAX_ID_LENGTH} characters), "
+                         f"got {value!r:.60}", pointer)
     return value
 
 

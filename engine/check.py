@@ -100,7 +100,8 @@ def check_grads(
 
     >>> check_grads(lambda x, y: np.sin(x) * y, [0.5, 2.0])
     """
-    from engine.api import value_and_gradients, value_and_gradients_function
+    from engine.eager import value_and_gradients_function
+    from engine.evaluation import value_and_gradients
     from engine.graph import load_function
     from engine.ir import Graph
     from engine.params import positional_names, resolve_params

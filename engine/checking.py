@@ -10,14 +10,16 @@ runs each item on its own so one bad item never fails the others.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from engine.api import Evaluation, Unconnected, prepare
+from engine.contract import Unconnected
 from engine.errors import ArgumentError, EngineError, TooExpensiveError
+from engine.evaluation import Evaluation, evaluate_checked, prepare
 from engine.graph import load_function
 from engine.ir import FLOAT_DTYPES, Graph
 from engine.limits import DEFAULT_LIMITS, Limits
@@ -25,7 +27,10 @@ from engine.params import resolve_params
 from engine.static import infer
 from engine.tree import flatten
 
-__all__ = ["BatchItem", "PreparedBatch", "abstract_eval", "check_gradients", "prepare_batch"]
+__all__ = [
+    "BatchItem", "PreparedBatch", "PreparedCheck", "abstract_eval", "check_gradients", "compare_checked",
+    "prepare_batch", "prepare_check", "run_batch_checked",
+]
 
 GraphLike = Graph | Mapping[str, Any]
 _BOOL_OPS = frozenset(("greater", "greater_equal", "less", "less_equal", "equal", "not_equal"))
@@ -94,36 +99,69 @@ def check_gradients(graph: GraphLike, args: Sequence[Any] | Mapping[str, Any], p
     Per param and per direction (random ``u`` and output weights ``v``, seeded): the largest absolute and
     relative error over the directions; ``ok`` when every error is within ``atol + rtol * scale``.
     """
+    return prepare_check(graph, args, params, eps, rtol, atol, directions, seed=seed, limits=limits).run()
+
+
+@dataclass(slots=True)
+class PreparedCheck:
+    """A gradient check bound, checked and priced (``flops``): ``run()`` computes it."""
+
+    evaluation: Evaluation
+    eps: float
+    rtol: float
+    atol: float
+    directions: int
+    seed: int
+    flops: int
+
+    def run(self) -> dict[str, Any]:
+        ev = self.evaluation
+        return compare_checked(ev.graph, ev.xs, ev.positions, self.eps, self.rtol, self.atol, self.directions,
+                               seed=self.seed)
+
+
+def prepare_check(graph: GraphLike, args: Sequence[Any] | Mapping[str, Any], params: Any = None,
+                  eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6, directions: int = 2, *,
+                  seed: int = 0, limits: Limits = DEFAULT_LIMITS) -> PreparedCheck:
+    """``check_gradients`` up to its first NumPy call; refused here (``TooExpensiveError``) when over ``limits``."""
     if not 1 <= directions <= 64:
         raise ArgumentError("directions must be between 1 and 64", "/directions")
     ev = prepare(graph, args, params, None, "zero", limits=limits)
     n_params = len(ev.positions)
+    # each direction runs one backward pass and two forward passes per param
     flops = directions * (ev.info.flops + 2 * n_params * ev.info.forward_flops)
     if flops > limits.max_flops:
         raise TooExpensiveError(f"checking {n_params} param(s) along {directions} direction(s) needs about "
                                 f"{flops} FLOPs, more than {limits.max_flops}", "/directions")
+    return PreparedCheck(ev, eps, rtol, atol, directions, seed, flops)
+
+
+def compare_checked(graph: Graph, args: list[Any], positions: list[int], eps: float, rtol: float, atol: float,
+                    directions: int, *, seed: int = 0) -> dict[str, Any]:
+    """``check_gradients`` of arguments it already checked and priced (in this process or the one that sent
+    them), with no check run again. Not for arguments from outside."""
     rng = np.random.default_rng(seed)
-    xs = [np.asarray(x, dtype=np.float64) for x in ev.xs]  # differences in float64, whatever the arguments
-    outs = _outputs(ev, xs)
+    xs = [np.asarray(x, dtype=np.float64) for x in args]  # differences in float64, whatever the arguments
+    outs = _outputs(graph, xs)
+    n_params = len(positions)
     abs_err = [0.0] * n_params
     rel_err = [0.0] * n_params
     ok = True
     for _ in range(directions):
         v = [rng.standard_normal(o.shape) for o in outs]
-        grads = prepare(ev.graph, xs, ev.positions, v if ev.graph.output_is_list else v[0], "zero",
-                        limits=limits).run()[1]
-        for i, (p, grad) in enumerate(zip(ev.positions, grads, strict=True)):
+        grads = evaluate_checked(graph, xs, positions, v if graph.output_is_list else v[0], True)[1]
+        for i, (p, grad) in enumerate(zip(positions, grads, strict=True)):
             u = rng.standard_normal(xs[p].shape)
             analytic = float(np.sum(np.asarray(grad) * u))
-            numeric = (_inner(v, _outputs(ev, _moved(xs, p, eps * u))) -
-                       _inner(v, _outputs(ev, _moved(xs, p, -eps * u)))) / (2 * eps)
+            numeric = (_inner(v, _outputs(graph, _moved(xs, p, eps * u))) -
+                       _inner(v, _outputs(graph, _moved(xs, p, -eps * u)))) / (2 * eps)
             err = abs(analytic - numeric) if np.isfinite(analytic) and np.isfinite(numeric) else float("inf")
             scale = max(abs(analytic), abs(numeric))
             abs_err[i] = max(abs_err[i], err)
             rel_err[i] = max(rel_err[i], err / scale if scale > 0 else err)
             ok = ok and err <= atol + rtol * scale
-    names = ev.graph.input_names
-    return {"ok": ok, "params": [names[p] for p in ev.positions], "max_abs_error": abs_err,
+    names = graph.input_names
+    return {"ok": ok, "params": [names[p] for p in positions], "max_abs_error": abs_err,
             "max_rel_error": rel_err, "directions": directions}
 
 
@@ -131,8 +169,8 @@ def _moved(xs: list[np.ndarray], p: int, step: np.ndarray) -> list[np.ndarray]:
     return [x + step if k == p else x for k, x in enumerate(xs)]
 
 
-def _outputs(ev: Evaluation, xs: list[np.ndarray]) -> list[np.ndarray]:
-    value = prepare(ev.graph, xs, [], None).run()[0]
+def _outputs(graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+    value = evaluate_checked(graph, xs, [], None, False)[0]
     leaves = flatten(value)[0] if isinstance(value, list) else [value]
     return [np.asarray(v, dtype=np.float64) for v in leaves]
 
@@ -161,19 +199,25 @@ class PreparedBatch:
     elements: int
 
     def run(self) -> list[Any]:
-        results: list[Any] = []
-        for item in self.items:
-            if item.evaluation is None:
-                results.append(item.error)
-                continue
-            try:
-                value, grads = item.evaluation.run()
-            except (EngineError, ValueError, TypeError, ArithmeticError) as e:
-                results.append(e)
-                continue
-            names = item.evaluation.graph.input_names
-            results.append((value, grads, [names[p] for p in item.evaluation.positions]))
-        return results
+        return [item.error if item.evaluation is None else
+                _item(item.evaluation.graph, item.evaluation.positions, item.evaluation.run) for item in self.items]
+
+
+def run_batch_checked(graph: Graph, items: Sequence[tuple[list[Any], list[int], Any]], zeros: bool) -> list[Any]:
+    """``PreparedBatch.run`` for items ``(xs, positions, dy)`` it already checked and admitted (in this process or
+    the one that sent them), with no check run again. Not for arguments from outside."""
+    return [_item(graph, positions, partial(evaluate_checked, graph, xs, positions, dy, zeros))
+            for xs, positions, dy in items]
+
+
+def _item(graph: Graph, positions: list[int], run: Callable[[], tuple[Any, list[Any]]]) -> Any:
+    """One item's ``(value, gradients, params)``, or the error it raised running, so it never fails the others."""
+    try:
+        value, grads = run()
+    except (EngineError, ValueError, TypeError, ArithmeticError) as e:
+        return e
+    names = graph.input_names
+    return value, grads, [names[p] for p in positions]
 
 
 def prepare_batch(graph: GraphLike, requests: Sequence[Mapping[str, Any]], params: Any = None,

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.api import Unconnected, check_unconnected, prepare
+from engine.contract import Unconnected, check_unconnected, no_keywords
+from engine.evaluation import prepare
 from engine.ir import Graph
 from engine.kinds import hessian_of, hvp_of, jacobian_of, jvp_of
 from engine.limits import DEFAULT_LIMITS, Limits
@@ -35,6 +36,7 @@ __all__ = [
     "prepare_hvp",
     "prepare_jacobian",
     "prepare_jvp",
+    "run_checked",
     "value_and_jacobian",
     "value_and_jacobian_function",
     "value_and_jvp",
@@ -53,8 +55,7 @@ def _decorate(f: Callable[..., Any], params: Any, unconnected: Unconnected, vect
 
     def decorated(*args: Any, **kwargs: Any) -> Any:
         extra = kwargs.pop(vector, _MISSING) if vector else _MISSING
-        if kwargs:
-            raise ValueError("Functions to be differentiated cannot receive keyword arguments.")
+        no_keywords(kwargs)
         if vector and extra is _MISSING:
             raise TypeError(f"missing the keyword argument {vector}=: one array per param")
         target = Target(f, None, args, resolve_params(params, names, len(args)))
@@ -103,12 +104,25 @@ class Prepared:
     zeros: bool
 
     def run(self) -> Any:
-        t, z = self.target, self.zeros
-        if self.kind == "jvp":
-            return jvp_of(t, self.vectors, z)
-        if self.kind == "hvp":
-            return hvp_of(t, self.vectors, z)
-        return jacobian_of(t, z) if self.kind == "jacobian" else hessian_of(t, z)
+        return _compute(self.kind, self.target, self.vectors, self.zeros)
+
+
+def run_checked(kind: str, graph: Graph, xs: list[Any], positions: list[int], vectors: Any, zeros: bool) -> Any:
+    """A derivative kind of arguments ``prepare_<kind>`` already checked and priced (in this process or the one
+    that sent them), computed with no check run again. Not for arguments from outside."""
+    return _compute(kind, Target(None, graph, xs, positions), vectors, zeros)
+
+
+def _compute(kind: str, t: Target, vectors: Any, zeros: bool) -> Any:
+    if kind == "jvp":
+        return jvp_of(t, vectors, zeros)
+    if kind == "hvp":
+        return hvp_of(t, vectors, zeros)
+    if kind == "jacobian":
+        return jacobian_of(t, zeros)
+    if kind == "hessian":
+        return hessian_of(t, zeros)
+    raise ValueError(f"unknown derivative kind {kind!r}")
 
 
 def _prepare(kind: str, graph: GraphLike, args: Args, params: Any, vectors: Any, unconnected: Unconnected,

@@ -74,7 +74,7 @@ def _name(func: Any) -> str:
 def _unsupported(name: str) -> TypeError:
     return TypeError(
         f"{name} is not supported on traced values: it has no registered op "
-        "(GET /v1/ops or engine.OPS lists the op set)"
+        "(engine.OPS lists the op set)"
     )
 
 

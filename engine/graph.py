@@ -16,15 +16,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import engine.ops  # noqa: F401 - registers the op set
-from engine.builder import GraphBuilder, check_header, check_id, check_keys, input_slots, is_id, parse_inputs
+from engine.builder import GraphBuilder, check_header, check_id, check_keys, input_slots, parse_inputs
 from engine.codec import NONFINITE
 from engine.errors import ArityError, AttrError, GraphError, ReferenceError_, TooLargeError, UnknownOpError
 from engine.expr import load_expression
-from engine.ir import Graph, Input
+from engine.ir import Graph, Input, is_id
 from engine.limits import DEFAULT_LIMITS, Limits
-from engine.registry import Op, lookup
+from engine.registry import OPS, Op, lookup
 
-__all__ = ["load_function", "parse_graph", "to_json"]
+__all__ = ["load_checked", "load_function", "parse_graph", "to_json"]
 
 _GRAPH_KEYS = frozenset(("version", "opset", "inputs", "nodes", "outputs"))
 _NODE_KEYS = frozenset(("id", "op", "args", "attrs"))
@@ -215,3 +215,27 @@ def load_function(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> Graph:
         return load_expression(obj, limits=limits)
     raise GraphError('a function is a graph {"inputs": [...], "nodes": [...], "outputs": "..."} '
                      'or a text function {"inputs": [...], "expression": "..."}', "")
+
+
+def load_checked(doc: Mapping[str, Any], canonical: bytes, function_id: str, *,
+                 limits: Limits = DEFAULT_LIMITS) -> Graph:
+    """The graph of a canonical form (``doc`` is ``canonical`` parsed) that ``load_function`` already accepted, in
+    this process or the one that sent it: rebuilt without checking, canonicalising or hashing it again.
+
+    A service hands a function to its helper processes this way, so a request is checked once wherever it
+    runs. Never for a function from outside: that goes through ``load_function``.
+    """
+    inputs = [Input(i["name"], i["dtype"], None if i["shape"] is None else tuple(i["shape"])) for i in doc["inputs"]]
+    raw_nodes = doc["nodes"]
+    builder = GraphBuilder(inputs, _count_constants(raw_nodes), limits)
+    slots = {i.name: k for k, i in enumerate(inputs)}
+    for nd in raw_nodes:
+        op = OPS[nd["op"]]  # canonical names are never aliases
+        args = tuple(slots[a] if type(a) is str else builder.constant(a, "") for a in nd["args"])
+        attrs = nd["attrs"]
+        slots[nd["id"]] = builder.node(op, args, (attrs, op.kwargs_of(attrs)), nd["id"])
+    raw_out = doc["outputs"]
+    is_list = isinstance(raw_out, list)
+    outputs = tuple(slots[r] for r in (raw_out if is_list else [raw_out]))
+    return Graph(tuple(inputs), tuple(builder.constants), tuple(builder.nodes), outputs, is_list, doc["opset"],
+                 canonical, function_id)

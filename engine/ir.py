@@ -9,20 +9,43 @@ with slots allocated as values appear. ``tape.backward`` runs on either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
 from engine.registry import Op
 
-__all__ = ["FLOAT_DTYPES", "NEWEST_OPSET", "OPSETS", "VERSION", "Abstract", "Graph", "Input", "Node", "fresh_prefix"]
+if TYPE_CHECKING:  # annotations only: both modules import this one
+    from engine.limits import Limits
+    from engine.static import StaticInfo
+    from engine.tape import Plan
+
+__all__ = [
+    "FLOAT_DTYPES", "ID_PATTERN", "MAX_ID_LENGTH", "NEWEST_OPSET", "OPSETS", "VERSION", "Abstract", "Graph", "Input",
+    "Memo", "Node", "fresh_prefix", "is_id",
+]
 
 FLOAT_DTYPES = ("float64", "float32")
 VERSION = 1  # of the JSON envelope
 OPSETS = (1, 2)  # an op's meaning never changes within an opset (ONNX's rule)
 NEWEST_OPSET = OPSETS[-1]
+MAX_ID_LENGTH = 128
+ID_PATTERN = f"^[A-Za-z_][A-Za-z0-9_]{{0,{MAX_ID_LENGTH - 1}}}$"  # input names and node ids: ASCII identifiers
+MEMO_SIZE = 64  # entries of each per-graph memo
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def is_id(s: str) -> bool:
+    """Whether ``s`` is an input name or node id: an ASCII identifier of at most ``MAX_ID_LENGTH`` characters
+    (``ID_PATTERN``, checked without a regex: ``str.isidentifier`` is several times faster)."""
+    return s.isascii() and s.isidentifier() and len(s) <= MAX_ID_LENGTH
 
 
 def fresh_prefix(names: Sequence[str], base: str) -> str:
@@ -61,12 +84,54 @@ class Input:
     shape: tuple[int | None, ...] | None = None
 
 
+class Memo(Generic[K, V]):
+    """A bounded, least-recently-used memo that server threads sharing a graph may use at once.
+
+    ``get_or_make`` computes outside the lock (a static check of a large graph takes milliseconds), so two
+    threads may both compute one entry; both results are equal and the later one is kept.
+    """
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> V:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def get_or_make(self, key: K, make: Callable[[], V]) -> V:
+        value = self.get(key)
+        return self.put(key, make()) if value is None else value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def keys(self) -> list[K]:
+        with self._lock:
+            return list(self._items)
+
+
+Signature = tuple[tuple[tuple[int, ...], str], ...]  # each argument's shape and dtype char
+
+
 @dataclass(frozen=True, eq=False)
 class Graph:
     """A validated function. ``id`` is ``sha256:<hex>`` of ``canonical`` (sorted, compact JSON).
 
-    ``cache`` holds per-graph memos (backward plans per params, static checks per
-    argument signature); it is bounded by the code that fills it.
+    Two memos make a held function cost one loop per call: ``plans`` (param positions -> backward plan) and
+    ``checks`` ((limits, argument signature) -> the static pass's result).
     """
 
     inputs: tuple[Input, ...]
@@ -77,11 +142,24 @@ class Graph:
     opset: int
     canonical: bytes
     id: str
-    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    plans: Memo[tuple[int, ...], Plan] = field(default_factory=Memo, repr=False)
+    checks: Memo[tuple[Limits, Signature], StaticInfo] = field(default_factory=Memo, repr=False)
 
     @property
     def input_names(self) -> list[str]:
         return [i.name for i in self.inputs]
+
+    @cached_property
+    def output_names(self) -> str | list[str]:
+        """The outputs as the canonical form names them: the ids of inputs and nodes (a list if a list)."""
+        base = len(self.inputs) + len(self.constants)
+        names = [self.inputs[s].name if s < len(self.inputs) else self.nodes[s - base].id for s in self.outputs]
+        return names if self.output_is_list else names[0]
+
+    @cached_property
+    def env_tail(self) -> tuple[Any, ...]:
+        """The slots after the inputs, as an evaluation starts them: constants, then one empty slot per node."""
+        return (*self.constant_values(), *([None] * len(self.nodes)))
 
     def constant_values(self) -> list[Any]:
         """Constants as forward-ready values (Python floats stay weakly typed under NEP 50)."""

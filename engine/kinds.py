@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.api import to_array
+from engine.contract import to_array
 from engine.forward import sweep
 from engine.jvps import full
 from engine.registry import shape_of, size_of

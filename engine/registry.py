@@ -136,6 +136,10 @@ class Op:
             return f"op '{self.name}' takes {want} argument(s), got {n}"
         return None
 
+    def kwargs_of(self, canonical: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of attributes ``bind`` already made canonical: nothing is checked again."""
+        return {a.name: a.to_kwarg(canonical.get(a.name, a.default)) for a in self.attrs}
+
     def bind(self, attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Validate ``attrs``; return (canonical JSON attrs, keyword arguments).
 
@@ -250,7 +254,7 @@ def lookup(name: Any) -> Op:
         if op is not None:
             return op
     close = sorted(n for n in OPS if isinstance(name, str) and (name in n or n in name))[:5]
-    hint = f"; did you mean {', '.join(close)}?" if close else "; GET /v1/ops lists the op set"
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownOpError(f"unknown op {name!r}{hint}")
 
 

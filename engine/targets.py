@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.api import Array, as_argument, prepare, to_array, value_and_gradients_function
+from engine.contract import Array, as_argument, returned, to_array
+from engine.eager import value_and_gradients_function
 from engine.errors import ArgumentError, OutputTypeError
+from engine.evaluation import evaluate_checked
 from engine.ir import Graph
 from engine.registry import shape_of, size_of
 from engine.tape import Tape, forward
@@ -64,11 +66,7 @@ class Target:
                 slots[p] = tape.new_slot(self.args[p])
                 traced[p] = Tensor(tape, slots[p], self.args[p])
         assert self.f is not None
-        out = self.f(*traced)
-        if out is None:
-            raise ValueError("Cannot differentiate a function that returns None; "
-                             "did you forget to return a value from f?")
-        leaves, rebuild, structured = flatten(out)
+        leaves, rebuild, structured = flatten(returned(self.f(*traced)))
         leaves = [lift(v) if type(v) is np.ndarray and v.dtype.kind == "O" else v for v in leaves]
         mine = [isinstance(v, Tensor) and v._tape is tape for v in leaves]
         values = [v._value if m else v for v, m in zip(leaves, mine, strict=True)]
@@ -78,7 +76,7 @@ class Target:
 
     def _record_graph(self, graph: Graph) -> Recording:
         xs = self.args
-        env = [*xs, *graph.constant_values(), *([None] * len(graph.nodes))]
+        env = [*xs, *graph.env_tail]
         with np.errstate(all="ignore"):
             if any(type(x) is Tensor for x in xs):
                 forward_traced(graph.nodes, env)
@@ -93,9 +91,8 @@ class Target:
 
     def value_and_gradients(self, xs: Sequence[Any], dy: Any = None) -> tuple[Any, list[Any]]:
         """Reverse mode at ``xs`` (zeros for unconnected params are not wanted: None marks them)."""
-        if self.graph is not None:
-            with np.errstate(all="ignore"):
-                return prepare(self.graph, list(xs), self.positions, dy).run()
+        if self.graph is not None:  # its arguments were checked when the kind was prepared
+            return evaluate_checked(self.graph, list(xs), self.positions, dy, False)
         assert self.f is not None
         return value_and_gradients_function(self.f, self.positions)(*xs, dy=dy)
 

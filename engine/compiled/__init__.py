@@ -4,7 +4,7 @@ One entry point for the evaluation path::
 
     runner = engine.compiled.tiered(graph, positions, plan, xs)
     if runner is not None:
-        values, grads = runner.run(xs, seeds_for)   # seeds_for(values) -> {slot: seed}, as engine.api._seeds
+        values, grads = runner.run(xs, seeds_for)   # seeds_for(values) -> {slot: seed}, as engine.contract.seeds
     else:
         ...  # the interpreter, as before
 

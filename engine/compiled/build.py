@@ -41,7 +41,8 @@ class Options:
 
 
 def unit_seeds(values: Sequence[Any], outputs: Sequence[int]) -> dict[int, Any]:
-    """Ones for each output, as ``engine.api`` seeds when ``dy`` is None (booleans and constants in float64)."""
+    """Ones for each output, as ``engine.contract.seeds`` makes them when ``dy`` is None (booleans and constants
+    in float64)."""
     seeds: dict[int, Any] = {}
     for v, s in zip(values, outputs, strict=True):
         dtype = np.result_type(v) if isinstance(v, np.ndarray | np.generic) else np.dtype(np.float64)

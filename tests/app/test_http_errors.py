@@ -173,3 +173,10 @@ def test_server_side_failures_map_through_the_table(exc: BaseException, status: 
 def test_every_code_in_the_table_is_tested() -> None:
     tested = {c[3] for c in CASES + LIMITED_CASES} | set(OTHER_MODULES)
     assert tested == set(PROBLEMS)
+
+
+def test_an_unknown_op_is_told_where_the_op_set_is_listed(client: TestClient) -> None:
+    # the engine's message names no route; the service adds its own hint at the HTTP boundary
+    body = assert_problem(send(client, {"json": {"function": graph({"id": "a", "op": "frobnicate", "args": ["x"]}),
+                                                 "args": [1]}}), 422, "unknown_op", "/function/nodes/0/op")
+    assert body["detail"] == "unknown op 'frobnicate' (GET /v1/ops lists the op set)"

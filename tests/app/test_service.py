@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,8 @@ import orjson
 import pytest
 from app_support import SEED
 
+import app.service
+import engine.evaluation
 from app.function_cache import FunctionRegistry
 from app.metrics import Metrics
 from app.service import INLINE_MAX_BODY, INLINE_MAX_NODES, Service
@@ -92,3 +95,21 @@ def test_static_limits_still_refuse_before_any_evaluation() -> None:
     with pytest.raises(TooExpensiveError):
         one_shot(service, BIG, [1.0])  # held: refused on the loop, before anything is scheduled
     assert where == ["worker"]
+
+
+@pytest.mark.parametrize("args", [[2, 3], [[1.0] * (INLINE_MAX_BODY // 4), 3.0]], ids=["small body", "large body"])
+def test_a_one_shot_miss_touches_each_check_once(monkeypatch: pytest.MonkeyPatch, args: list[Any]) -> None:
+    service, _ = make_service(eval_processes=False)
+    calls: Counter[str] = Counter()
+
+    def count(owner: Any, name: str) -> None:
+        real = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda *a, **k: calls.update([name]) or real(*a, **k))
+
+    for owner, name in [(app.service, "parse_envelope"), (app.service, "_source"), (app.service, "load_function"),
+                        (service.registry, "by_source"), (engine.evaluation, "infer"),
+                        (engine.evaluation, "_bind_args")]:
+        count(owner, name)
+    one_shot(service, SEED, args)
+    assert calls == dict.fromkeys(
+        ["parse_envelope", "_source", "load_function", "by_source", "infer", "_bind_args"], 1)

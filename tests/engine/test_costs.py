@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.api import prepare, value_and_gradients
 from engine.codec import decode_tensor
 from engine.costs import ELEMENT_FLOPS, PYTHON_STEP_FLOPS
 from engine.errors import EngineError, ShapeError, TooExpensiveError, TooLargeError
+from engine.evaluation import prepare, value_and_gradients
 from engine.graph import load_function
 from engine.ops.einsum import EINSUM_FLOP, path_cost, plan
 from engine.registry import OPS

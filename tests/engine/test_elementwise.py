@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import scipy.special as sp
 
-from engine.api import gradients_function, value_and_gradients, value_and_gradients_function
 from engine.check import check_grads
+from engine.eager import gradients_function, value_and_gradients_function
+from engine.evaluation import value_and_gradients
 from engine.ops import elementwise, special
 from engine.registry import OPS, lookup
-from engine.trace import trace
+from engine.tracing import trace
 
 X = np.array([-2.7, -0.4, 0.3, 1.9, 3.2])
 

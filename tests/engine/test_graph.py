@@ -13,7 +13,7 @@ from engine_support import SEED_GRAPH as SEED
 
 from engine.codec import encode_tensor
 from engine.errors import ArityError, AttrError, GraphError, ReferenceError_, TooLargeError, UnknownOpError
-from engine.graph import load_function, parse_graph, to_json
+from engine.graph import load_checked, load_function, parse_graph, to_json
 from engine.ir import Graph, Input
 from engine.limits import Limits
 from engine.registry import OPS
@@ -329,3 +329,33 @@ def test_tape_to_json_rejects_a_slot_nothing_defines() -> None:
     g = parse_graph(with_node({"id": "n", "op": "add", "args": ["x", "y"]}))
     with pytest.raises(GraphError, match="tape slot 5"):
         tape_to_json(["x"], [g.nodes[0]._replace(args=(0, 5))], {}, [g.nodes[0].out], False)
+
+
+CHECKED_GRAPHS = [
+    SEED,
+    {"inputs": [{"name": "x", "dtype": "float32", "shape": [None, 3]}, "w"],
+     "nodes": [{"id": "m", "op": "mul", "args": ["x", "w"]},
+               {"id": "s", "op": "sum", "args": ["m"], "attrs": {"axis": 0, "keepdims": True}},
+               {"id": "c", "op": "clip_by_value", "args": ["s", -1.5, {"value": "Infinity"}]},
+               {"id": "b", "op": "add", "args": ["c", encode_tensor(np.arange(4.0).reshape(1, 4))]},
+               {"id": "l", "op": "add", "args": ["b", [[1.0, 2.0, 3.0, 4.0]]]}],
+     "outputs": ["l", "s", "x"]},
+    {"opset": 2, "inputs": ["a"],
+     "nodes": [{"id": "q", "op": "linalg.qr", "args": ["a"], "attrs": {"output": 1}},
+               {"id": "n", "op": "linalg.norm", "args": ["q"], "attrs": {"ord": 2}}],
+     "outputs": "n"},
+    {"inputs": ["x", "y"], "expression": "sum(where(x > y, x * 2, y ** 3)) + mean(x[1:, ::2])"},
+]
+
+
+@pytest.mark.parametrize("function", CHECKED_GRAPHS, ids=["seed", "declared_constants_list", "results", "text"])
+def test_load_checked_rebuilds_the_graph_load_function_built(function: dict[str, Any]) -> None:
+    g = load_function(function)
+    h = load_checked(json.loads(g.canonical), g.canonical, g.id)
+    assert (h.id, h.canonical, h.inputs, h.outputs, h.output_is_list, h.opset) == \
+        (g.id, g.canonical, g.inputs, g.outputs, g.output_is_list, g.opset)
+    assert [(n.op, n.args, n.out, n.id, dict(n.attrs)) for n in h.nodes] == \
+        [(n.op, n.args, n.out, n.id, dict(n.attrs)) for n in g.nodes]
+    assert repr([sorted(n.kwargs.items()) for n in h.nodes]) == repr([sorted(n.kwargs.items()) for n in g.nodes])
+    assert repr(h.constants) == repr(g.constants)
+    assert h.output_names == to_json(g)["outputs"]

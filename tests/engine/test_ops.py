@@ -16,8 +16,8 @@ import pytest
 from op_support import Case, M, N, P, R, U, case
 
 import engine.ops  # registers the op set
-from engine.api import gradients_function
 from engine.check import check_vjp
+from engine.eager import gradients_function
 from engine.errors import AttrError, ShapeError
 from engine.ops.dispatched import dispatched
 from engine.registry import OPS, lookup
@@ -173,6 +173,14 @@ def test_forward_matches_numpy(c: Case) -> None:
 def test_vjp_matches_central_differences(c: Case) -> None:
     op, kw = _bind(c)
     check_vjp(lambda *xs: op.forward(*xs, **kw), _vjps(op, kw), c.args)
+
+
+@pytest.mark.parametrize("c", CASES, ids=repr)
+def test_canonical_attrs_give_the_same_kwargs_unchecked(c: Case) -> None:
+    # a service's helper processes rebuild graphs from the canonical form without checking it again
+    op = OPS[c.op]
+    canonical, kwargs = op.bind(c.attrs)
+    assert repr(sorted(op.kwargs_of(canonical).items())) == repr(sorted(kwargs.items()))
 
 
 @pytest.mark.parametrize("c", CASES, ids=repr)

@@ -21,11 +21,11 @@ pytest.importorskip("numba")
 
 import engine
 import engine.compiled as compiled
-from engine.api import _plan
 from engine.compiled.build import Options, agree, build, unit_seeds
 from engine.compiled.tier import Settings, Tier
+from engine.evaluation import plan_for
 from engine.ops.ml import sigmoid
-from engine.trace import trace
+from engine.tracing import trace
 
 RTOL = 1e-12
 RTOL32 = 1e-5
@@ -76,7 +76,7 @@ def _inputs(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any) -> lis
 
 def _compare(f: Callable[..., Any], xs: list[Any], rtol: float, **options: Any) -> None:
     graph = engine.load_function(trace(f, len(xs)).graph)
-    positions, plan = _plan(graph, None)
+    positions, plan = plan_for(graph, None)
     runner = build(graph, positions, plan, xs, Options(**options))
     assert runner is not None and runner.regions, "expected something to fuse"
     want_value, want_grads = engine.value_and_gradients(graph, xs)
@@ -107,7 +107,7 @@ def test_parallel_kernel_and_pairwise_sum_bitwise() -> None:
         return np.sum(x * x * 0.5 - x * 3.0 + np.maximum(x, 0.1))  # no transcendental: bitwise equal
 
     graph = engine.load_function(trace(f, 1).graph)
-    positions, plan = _plan(graph, None)
+    positions, plan = plan_for(graph, None)
     runner = build(graph, positions, plan, [x], Options(threads=2, parallel_min=64))
     assert runner is not None and runner.regions[0].parallel
     values, grads = runner.run([x], lambda vs: unit_seeds(vs, graph.outputs))
@@ -160,7 +160,7 @@ def _wait(condition: Callable[[], bool], seconds: float = 120.0) -> bool:
 def test_tier_compiles_in_the_background_and_swaps_in() -> None:
     tier = Tier(Settings(enabled=True, threshold=3, threads=1))
     graph = engine.load_function(trace(lambda x: np.sum(np.tanh(x) * x), 1).graph)
-    positions, plan = _plan(graph, None)
+    positions, plan = plan_for(graph, None)
     xs = [np.linspace(-2, 2, 11)]
     assert [tier.lookup(graph, positions, plan, xs) for _ in range(3)] == [None] * 3  # cold calls never wait
     assert _wait(lambda: tier.lookup(graph, positions, plan, xs) is not None)
@@ -181,7 +181,7 @@ def test_compile_failure_falls_back_logs_once_and_counts(monkeypatch: pytest.Mon
     positions_xs = [np.ones(3)]
     for k in range(2):
         graph = engine.load_function(trace(lambda x, k=k: np.sum(np.sin(x) * (k + 1.0)), 1).graph)
-        positions, plan = _plan(graph, None)
+        positions, plan = plan_for(graph, None)
         assert tier.lookup(graph, positions, plan, positions_xs) is None
         assert _wait(lambda k=k: tier.counters()["compile_failures"] == k + 1)
         assert tier.lookup(graph, positions, plan, positions_xs) is None
@@ -191,13 +191,13 @@ def test_compile_failure_falls_back_logs_once_and_counts(monkeypatch: pytest.Mon
 def test_without_numba_nothing_is_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compiled, "_AVAILABLE", False)
     graph = engine.load_function(trace(lambda x: np.sum(np.sin(x) * x), 1).graph)
-    positions, plan = _plan(graph, None)
+    positions, plan = plan_for(graph, None)
     assert compiled.tiered(graph, positions, plan, [np.ones(3)]) is None
     assert compiled.counters()["available"] == 0.0
 
 
 def test_the_engine_never_imports_numba() -> None:
-    code = ("import sys, engine, engine.compiled, engine.api; "
+    code = ("import sys, engine, engine.compiled, engine.evaluation; "
             "assert 'numba' not in sys.modules, 'numba imported eagerly'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -225,6 +225,6 @@ def test_generated_source_holds_no_client_text(monkeypatch: pytest.MonkeyPatch) 
         {"id": marker + "_b", "op": "multiply", "args": [marker + "_a", 1e300]},
         {"id": marker + "_c", "op": "exp", "args": [marker + "_b"]},
         {"id": marker + "_d", "op": "sum", "args": [marker + "_c"]}], "outputs": marker + "_d"})
-    positions, plan = _plan(graph, None)
+    positions, plan = plan_for(graph, None)
     compiled.compile_now(graph, positions, plan, [np.linspace(-1, 1, 5)])
     assert sources and all(marker not in src for src in sources)

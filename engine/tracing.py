@@ -7,15 +7,15 @@ appends a node; Python control flow on values raises ``TracingError``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from engine.contract import returned
 from engine.errors import TracingError
-from engine.ir import Abstract, Input
+from engine.ir import Abstract, Input, is_id
 from engine.params import positional_names
 from engine.serialise import tape_to_json
 from engine.tape import Tape
@@ -24,7 +24,6 @@ from engine.tree import Rebuild, flatten
 
 __all__ = ["Traced", "input_names", "positional_names", "tape_to_graph", "trace"]
 
-_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")  # the graph format's ids
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,7 @@ def trace(f: Callable[..., Any], n_args: int, signature: Sequence[tuple[Sequence
     if len(avals) != n_args:
         raise ValueError(f"signature has {len(avals)} entries for {n_args} arguments")
     xs = [Tensor(tape, tape.new_slot(None), a) for a in avals]
-    out = f(*xs)
-    if out is None:
-        raise ValueError("Cannot differentiate a function that returns None; "
-                         "did you forget to return a value from f?")
-    leaves, rebuild, structured = flatten(out)
+    leaves, rebuild, structured = flatten(returned(f(*xs)))
     leaves = [lift(v) if type(v) is np.ndarray and v.dtype.kind == "O" else v for v in leaves]
     slots = []
     for leaf in leaves:
@@ -73,7 +68,7 @@ def trace(f: Callable[..., Any], n_args: int, signature: Sequence[tuple[Sequence
 
 def input_names(names: list[str], n_args: int) -> list[str]:
     """``f``'s parameter names for ``n_args`` inputs: ``x<i>`` where a name is missing or not a valid id."""
-    out = [n if _ID.fullmatch(n) else "" for n in names[:n_args]]
+    out = [n if is_id(n) else "" for n in names[:n_args]]
     out += [""] * (n_args - len(out))
     taken = set(out)
     for i, n in enumerate(out):

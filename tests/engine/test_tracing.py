@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine import ShapeError, TracingError, load_function, trace, value_and_gradients, value_and_gradients_function
-from engine.trace import input_names
+from engine.tracing import input_names
 
 RNG = np.random.default_rng(3)
 A = RNG.standard_normal((2, 3))

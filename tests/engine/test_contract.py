@@ -1,4 +1,4 @@
-"""The public contract of DESIGN.md, bullet by bullet, for Python functions and for graphs."""
+"""TF r1.15's contract (DESIGN.md, bullet by bullet) for Python functions and for graphs, and the public surface."""
 
 from __future__ import annotations
 
@@ -384,7 +384,7 @@ def test_graph_repeated_calls_reuse_cached_plans_without_changing_results() -> N
     graph = load_function(SEED_GRAPH)
     first = [value_and_gradients(graph, [2.0, 3.0], p) for p in (None, ["y"], None, ["y"])]
     assert [values(g) for _, g in first] == [[DX, DY], [DY], [DX, DY], [DY]]
-    assert sum(1 for k in graph.cache if k[0] == "plan") == 2
+    assert len(graph.plans) == 2
 
 
 @pytest.mark.parametrize(("arg", "dtype"), [
@@ -409,11 +409,11 @@ def test_dy_of_an_output_that_depends_on_no_param_is_still_checked() -> None:
         value_and_gradients_function(lambda x: [x, np.ones(2)])(1.0, dy=[1.0, np.ones(3)])
 
 
-def test_engine_trace_is_the_function_even_after_its_module_is_imported() -> None:
+def test_engine_trace_is_the_function_and_no_module_shadows_it() -> None:
     import engine
-    import engine.trace
+    import engine.tracing
 
-    assert callable(engine.trace) and engine.trace.__module__ == "engine.trace"
+    assert callable(engine.trace) and engine.trace.__module__ == "engine.tracing"
 
 
 def test_importing_any_engine_module_first_initialises_the_package() -> None:
@@ -475,9 +475,20 @@ def test_numpy_warnings_point_at_the_callers_line_once_each() -> None:
 
 
 def test_the_numpy_error_policy_of_a_graph_evaluation_is_the_callers() -> None:
-    from engine.api import prepare
+    from engine.evaluation import prepare
 
     evaluation = prepare({"inputs": ["x"], "expression": "log(x)"}, [0.0])
     assert float(evaluation.run()[0]) == -np.inf  # NaN and inf are answers by default
     with pytest.raises(FloatingPointError):
         prepare({"inputs": ["x"], "expression": "log(x)"}, [0.0]).run(numpy_errors="raise")
+
+
+def test_engine_messages_never_name_the_services_routes() -> None:
+    from pathlib import Path
+
+    import engine
+
+    # the service adds its own hints (app.errors.PROBLEMS); the engine is also used with no service at all
+    root = Path(engine.__file__).parent
+    named = [str(p.relative_to(root)) for p in root.rglob("*.py") if "/v1/" in p.read_text(encoding="utf-8")]
+    assert named == []
