@@ -35,10 +35,14 @@ serve: $(SERVE_STAMP)
 
 test: $(STAMP) lint typecheck pytest
 
-# The loop while developing: lint, types and every test not marked slow (live servers, fuzzing, soak, browsers).
-# The schema-fuzz module is all slow and builds its cases while being collected (~8 s), so it is not even collected.
+# The loop while developing (under 30 s on the 2-core development machine): lint, types and every test not marked
+# slow (live servers, fuzzing, soak, browsers, the compiled tier, op-matrix sweeps beyond forward, VJP and shape).
+# Two all-slow modules are not even collected (schema fuzzing builds its cases while collected; the compiled tier
+# imports numba), nor is schemathesis's pytest plugin loaded; bytecode is cached even where PYTHONDONTWRITEBYTECODE
+# says not to (compiling every module and test again costs ~5 s a run).
+check: export PYTHONDONTWRITEBYTECODE =
 check: $(STAMP) lint typecheck
-	$(BIN)/pytest -m "not slow" --ignore=tests/app/test_schema_fuzz.py
+	$(BIN)/pytest -m "not slow" -p no:schemathesis --ignore=tests/app/test_schema_fuzz.py --ignore=tests/engine/compiled
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine app valgrad tests bench

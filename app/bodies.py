@@ -1,58 +1,38 @@
 """Envelopes of Version 2's endpoints: derivative kinds, abstract evaluation, gradient checks, batches.
 
 Each registered variant (``/v1/functions/{id}/...``) takes a body; its one-shot twin is the same body
-plus ``function`` (``one_shot`` derives it, so the two never drift apart). As in ``app.schemas``, tensors
-are ``Any`` with an ``x-ref`` marker for the schema, and a batch's requests are checked one by one by the
-service, not by pydantic, so one malformed item never fails the others.
+plus ``function`` (``one_shot`` derives it, so the two never drift apart). As in ``app.schemas``, tensor,
+params and function fields validate as ``Any`` and document as their type, and a batch's requests are
+checked one by one by the service, not by pydantic, so one malformed item never fails the others.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, create_model
+from typing_extensions import TypeAliasType
 
-from app.schemas import OptionalTensor, Tensor, ref
+from app.schemas import AbstractTensor, FunctionArg, Params, ParamsArg, Tensor, TensorArg, TensorsArg
 
 __all__ = [
-    "COMPONENTS", "EXAMPLES", "MODELS", "REQUESTS", "RESPONSES", "AbstractEvalOfFunctionRequest",
-    "BatchOfFunctionRequest", "CheckGradientsOfFunctionRequest", "DerivativeOfFunctionRequest", "HvpOfFunctionRequest",
-    "JvpOfFunctionRequest", "one_shot",
+    "EXAMPLES", "MODELS", "REQUESTS", "AbstractEvalOfFunctionRequest", "BatchOfFunctionRequest",
+    "CheckGradientsOfFunctionRequest", "DerivativeOfFunctionRequest", "HvpOfFunctionRequest", "JvpOfFunctionRequest",
+    "one_shot",
 ]
 
 Unconnected = Literal["none", "zero"]
-_FUNCTION: Any = (Annotated[dict[str, Any], ref("Function")],
-                  Field(description="a JSON graph or a text expression; cached under its content address"))
-
-COMPONENTS: dict[str, dict[str, Any]] = {
-    "AbstractTensor": {
-        "title": "AbstractTensor", "type": "object", "required": ["shape"],
-        "description": "A tensor's shape and dtype, without data.",
-        "properties": {"dtype": {"type": "string", "enum": ["float64", "float32"], "default": "float64"},
-                       "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
-        "example": {"dtype": "float64", "shape": [3]},
-    },
-    "BatchItem": {
-        "title": "BatchItem", "type": "object", "required": ["args"],
-        "description": "One evaluation of a batch: its arguments, and optionally its own params and dy.",
-        "properties": {"args": {"description": "one tensor per input: a list or an object by input name",
-                                "anyOf": [{"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
-                                          {"type": "object",
-                                           "additionalProperties": {"$ref": "#/components/schemas/Tensor"}}]},
-                       "params": {"$ref": "#/components/schemas/Params"},
-                       "dy": {"anyOf": [{"$ref": "#/components/schemas/Tensor"}, {"type": "null"}]}},
-    },
-}
+AbstractArg = Annotated[AbstractTensor, SkipValidation]  # the engine checks each one, pointing into it
 
 
 class DerivativeOfFunctionRequest(BaseModel):
     """Arguments of a Jacobian or Hessian of a function the server holds."""
 
-    model_config = ConfigDict(extra="forbid", title="DerivativeOfFunctionRequest")
+    model_config = ConfigDict(extra="forbid")
 
-    args: list[Tensor] | dict[str, Tensor] = Field(
+    args: list[TensorArg] | dict[str, TensorArg] = Field(
         description="one tensor per input: a list (by position) or an object (by input name)")
-    params: Annotated[Any, ref("Params")] = Field(default=None, description="what to differentiate; default all")
+    params: ParamsArg = Field(default=None, description="what to differentiate; default all")
     unconnected_gradients: Unconnected = Field(
         default="none", description="blocks of an input the output does not depend on: null (TF) or zeros")
     encoding: Literal["list", "base64"] | None = Field(
@@ -62,63 +42,70 @@ class DerivativeOfFunctionRequest(BaseModel):
 class JvpOfFunctionRequest(DerivativeOfFunctionRequest):
     """Arguments and tangents of a JVP."""
 
-    model_config = ConfigDict(extra="forbid", title="JvpOfFunctionRequest")
-
-    tangents: Annotated[Any, WithJsonSchema({"anyOf": [{"x-ref": "Tensor"}, {"type": "array", "items": {
-        "x-ref": "Tensor"}}]})] = Field(description="one tensor per param, in params' order, each of its param's "
-                                                    "shape or broadcastable to it; a single param takes a bare one")
+    tangents: TensorsArg = Field(description="one tensor per param, in params' order, each of its param's shape "
+                                             "or broadcastable to it; a single param takes a bare one")
 
 
 class HvpOfFunctionRequest(DerivativeOfFunctionRequest):
     """Arguments and vectors of a Hessian-vector product."""
 
-    model_config = ConfigDict(extra="forbid", title="HvpOfFunctionRequest")
-
-    vectors: Annotated[Any, WithJsonSchema({"anyOf": [{"x-ref": "Tensor"}, {"type": "array", "items": {
-        "x-ref": "Tensor"}}]})] = Field(description="one tensor per param, in params' order (as tangents)")
+    vectors: TensorsArg = Field(description="one tensor per param, in params' order (as tangents)")
 
 
 class AbstractEvalOfFunctionRequest(BaseModel):
     """Shapes and dtypes of the arguments, no data."""
 
-    model_config = ConfigDict(extra="forbid", title="AbstractEvalOfFunctionRequest")
+    model_config = ConfigDict(extra="forbid")
 
-    args: list[Annotated[Any, ref("AbstractTensor")]] | dict[str, Annotated[Any, ref("AbstractTensor")]] = Field(
+    args: list[AbstractArg] | dict[str, AbstractArg] = Field(
         description='one {"dtype", "shape"} per input, by position or by input name')
-    params: Annotated[Any, ref("Params")] = Field(default=None, description="what to differentiate; default all")
+    params: ParamsArg = Field(default=None, description="what to differentiate; default all")
 
 
 class CheckGradientsOfFunctionRequest(BaseModel):
     """A point at which to compare reverse-mode gradients with central differences."""
 
-    model_config = ConfigDict(extra="forbid", title="CheckGradientsOfFunctionRequest")
+    model_config = ConfigDict(extra="forbid")
 
-    args: list[Tensor] | dict[str, Tensor] = Field(description="one tensor per input")
-    params: Annotated[Any, ref("Params")] = Field(default=None, description="what to check; default all")
+    args: list[TensorArg] | dict[str, TensorArg] = Field(description="one tensor per input")
+    params: ParamsArg = Field(default=None, description="what to check; default all")
     eps: float = Field(default=1e-6, gt=0, strict=True, description="central-difference step")
     rtol: float = Field(default=1e-5, ge=0, strict=True, description="relative tolerance")
     atol: float = Field(default=1e-6, ge=0, strict=True, description="absolute tolerance")
     directions: int = Field(default=2, ge=1, le=64, strict=True, description="random directions per param (seeded)")
 
 
+class _BatchItem(BaseModel):
+    """One evaluation of a batch: its arguments, and optionally its own params and dy."""
+
+    model_config = ConfigDict(title="BatchItem")
+
+    args: list[Tensor] | dict[str, Tensor] = Field(description="one tensor per input: a list or an object by "
+                                                               "input name")
+    params: Params = None
+    dy: Tensor | None = None
+
+
+# The service checks each item itself and answers a bad one in place; the alias keeps the item a component.
+BatchItem = TypeAliasType("BatchItem", Annotated[_BatchItem, SkipValidation])
+
+
 class BatchOfFunctionRequest(BaseModel):
     """Many evaluations of one function: admitted or refused together, failing one by one."""
 
-    model_config = ConfigDict(extra="forbid", title="BatchOfFunctionRequest")
+    model_config = ConfigDict(extra="forbid")
 
-    params: Annotated[Any, ref("Params")] = Field(default=None, description="default params of every item")
-    requests: Annotated[list[Any], WithJsonSchema({"type": "array", "items": {"x-ref": "BatchItem"}})] = Field(
-        description="the evaluations, answered in order")
+    params: ParamsArg = Field(default=None, description="default params of every item")
+    requests: list[BatchItem] = Field(description="the evaluations, answered in order")
     unconnected_gradients: Unconnected = Field(default="none", description="as for value-and-gradients")
     encoding: Literal["list", "base64"] | None = Field(default=None, description="tensor encoding of the response")
 
 
-def one_shot(model: type[BaseModel], title: str) -> type[BaseModel]:
+def one_shot(model: type[BaseModel], name: str) -> type[BaseModel]:
     """``model`` plus the ``function`` field: the body of the one-shot path."""
-    config = ConfigDict(extra="forbid", title=title)
-    made: type[BaseModel] = create_model(title, __base__=model, __doc__=f"{model.__doc__} With the function.",
-                                         function=_FUNCTION)
-    made.model_config = config
+    made: type[BaseModel] = create_model(name, __base__=model, __doc__=f"{model.__doc__} With the function.",
+                                         function=(FunctionArg, Field(description="a JSON graph or a text expression; "
+                                                                               "cached under its content address")))
     return made
 
 
@@ -139,15 +126,15 @@ class ValueAndJacobianResponse(BaseModel):
 
 class HessianResponse(BaseModel):
     value: Tensor
-    gradients: list[OptionalTensor]
-    hessian: list[list[OptionalTensor]] = Field(description="hessian[i][j]: param_i.shape + param_j.shape")
+    gradients: list[Tensor | None]
+    hessian: list[list[Tensor | None]] = Field(description="hessian[i][j]: param_i.shape + param_j.shape")
     params: list[str]
 
 
 class HvpResponse(BaseModel):
     value: Tensor
-    gradients: list[OptionalTensor]
-    hvp: list[OptionalTensor] = Field(description="hvp[i] = sum_j H_ij . v_j, of param_i's shape")
+    gradients: list[Tensor | None]
+    hvp: list[Tensor | None] = Field(description="hvp[i] = sum_j H_ij . v_j, of param_i's shape")
     params: list[str]
 
 
@@ -157,9 +144,16 @@ class Cost(BaseModel):
     bytes: int
 
 
+class AbstractValue(BaseModel):
+    """An output's shape and dtype: a float dtype, or bool (comparisons) or int64 (argmax and the like)."""
+
+    dtype: str
+    shape: list[int]
+
+
 class AbstractEvalResponse(BaseModel):
-    outputs: list[Annotated[Any, ref("AbstractTensor")]]
-    gradients: list[Annotated[Any, ref("AbstractTensor")]]
+    outputs: list[AbstractValue]
+    gradients: list[AbstractTensor]
     params: list[str]
     cost: Cost = Field(description="the static estimate of one value-and-gradients evaluation")
 
@@ -195,9 +189,11 @@ MODELS: dict[str, tuple[type[BaseModel], type[BaseModel], type[BaseModel]]] = {
                         CheckGradientsResponse),
     "batch/value-and-gradients": (BatchOfFunctionRequest, _ONE_SHOT["BatchRequest"], BatchResponse),
 }
+REQUESTS: tuple[type[BaseModel], ...] = tuple(dict.fromkeys(m for r, o, _ in MODELS.values() for m in (r, o)))
 
 
-# -- OpenAPI examples: "Try it out" on the one-shot paths answers the *_response example ------------------------
+# -- OpenAPI examples: "Try it out" answers the *_response example -------------------------------------------
+# The registered variants' examples are for TF's seed, the function the documented function_id names.
 
 _SEED = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}
 _NET = {"inputs": ["w", "x"], "expression": "sum(tanh(x @ w))"}
@@ -231,10 +227,16 @@ _ANSWERS: dict[str, Any] = {
                    "detail": "the function takes 2 argument(s) (x, y), got 1", "code": "invalid_args",
                    "pointer": "/requests/2/args"}}]},
 }
+_SCALAR = {"dtype": "float64", "shape": []}
+_REGISTERED: dict[str, tuple[str, dict[str, Any], Any]] = {  # where the seed needs its own body and answer
+    "abstract_eval": ("shapes and cost of the seed at two scalars, without data", {"args": [_SCALAR, _SCALAR]}, {
+        "outputs": [_SCALAR], "gradients": [_SCALAR, _SCALAR], "params": ["x", "y"],
+        "cost": {"flops": 288, "elements": 10, "bytes": 80}}),
+}
 EXAMPLES: dict[str, dict[str, Any]] = {}
 for _name, (_summary, _body) in _BODIES.items():
+    _r_summary, _r_body, _r_answer = _REGISTERED.get(_name, (_summary, _body, _ANSWERS[_name]))
     EXAMPLES[_name] = {"summary": _summary, "value": {"function": _FUNCTIONS.get(_name, _SEED), **_body}}
-    EXAMPLES[_name + "_registered"] = {"summary": _summary + " (the function registered)", "value": _body}
     EXAMPLES[_name + "_response"] = {"summary": "the answer", "value": _ANSWERS[_name]}
-RESPONSES: tuple[type[BaseModel], ...] = tuple(model for _, _, model in MODELS.values())
-REQUESTS: tuple[type[BaseModel], ...] = tuple(dict.fromkeys(m for r, o, _ in MODELS.values() for m in (r, o)))
+    EXAMPLES[_name + "_registered"] = {"summary": _r_summary + " (the function registered)", "value": _r_body}
+    EXAMPLES[_name + "_registered_response"] = {"summary": "the answer", "value": _r_answer}

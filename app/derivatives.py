@@ -46,7 +46,7 @@ async def answer(service: Service, path: str, function_id: str | None, body: byt
 
 def _answer(service: Service, path: str, graph: Graph | None, body: bytes) -> bytes:
     registered, one_shot, _ = MODELS[path]
-    req: Any = parse_envelope(body, one_shot if graph is None else registered, service.settings.max_json_depth)
+    req: Any = parse_envelope(body, one_shot if graph is None else registered, service.limits.max_json_depth)
     if graph is None:
         graph = service.graph_of(req.function)
     try:

@@ -26,7 +26,7 @@ import orjson
 from app.store import FunctionStore
 from engine import EngineError, Graph, Limits, load_function
 
-__all__ = ["FunctionRegistry", "RegistryStats"]
+__all__ = ["FunctionCache", "RegistryStats"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class RegistryStats:
     evictions: int
 
 
-class FunctionRegistry:
+class FunctionCache:
     """An LRU map id -> Graph holding at most ``max_functions`` and ``max_bytes`` of canonical JSON."""
 
     def __init__(self, max_functions: int, max_bytes: int, store: FunctionStore | None = None) -> None:
@@ -147,11 +147,9 @@ class FunctionRegistry:
             self._source_bytes += len(source)
 
     def __contains__(self, function_id: object) -> bool:
+        """Whether the cache holds ``function_id``, without counting a hit or refreshing its place."""
         with self._lock:
             return function_id in self._graphs
-
-    def __len__(self) -> int:
-        return len(self._graphs)
 
     def stats(self) -> RegistryStats:
         with self._lock:

@@ -26,9 +26,9 @@ from fastapi.staticfiles import StaticFiles
 from app.access import AccessMiddleware, configure_logging
 from app.allocator import tune_allocator
 from app.auth import ApiKeyMiddleware
+from app.body_limit import BodyLimitMiddleware
 from app.errors import install_error_handlers
-from app.function_cache import FunctionRegistry
-from app.limits import BodyLimitMiddleware
+from app.function_cache import FunctionCache
 from app.metrics import Metrics
 from app.msgpack_wire import FormatMiddleware
 from app.openapi import install_openapi
@@ -71,8 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tune_allocator()  # before any evaluation thread exists
     store = open_store(settings.function_store, settings.function_store_ttl_seconds,
                        settings.function_store_timeout_seconds, settings.registry_max_bytes)
-    registry = FunctionRegistry(settings.registry_max_functions, settings.registry_max_bytes, store)
-    metrics = Metrics(registry)
+    cache = FunctionCache(settings.registry_max_functions, settings.registry_max_bytes, store)
+    metrics = Metrics(cache)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,10 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store.close()
 
     app = FastAPI(title="valgrad", version=_version(), description=DESCRIPTION, openapi_tags=TAGS,
-                  docs_url=None, redoc_url=None, lifespan=lifespan)
+                  docs_url=None, redoc_url=None, separate_input_output_schemas=False, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.service = service = Service(settings, registry, metrics)
+    app.state.service = service = Service(settings, cache, metrics)
     app.state.ready = False
     install_error_handlers(app)
     for module in (functions, gradients, derivatives, ops, health, docs, playground):  # in order: hot ones first

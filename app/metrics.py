@@ -23,7 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from app.function_cache import FunctionRegistry, RegistryStats
+from app.function_cache import FunctionCache, RegistryStats
 
 __all__ = ["MULTIPROC_ENV", "Metrics"]
 
@@ -34,7 +34,7 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 class Metrics:
     """The service's metrics, registered in a registry of their own."""
 
-    def __init__(self, functions: FunctionRegistry) -> None:
+    def __init__(self, functions: FunctionCache) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._cache = functions
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))

@@ -23,9 +23,9 @@ from typing import Any
 
 import orjson
 
+from app.admission import Slots
 from app.errors import UnknownFunctionError
-from app.function_cache import FunctionRegistry
-from app.limits import Slots
+from app.function_cache import FunctionCache
 from app.metrics import Metrics
 from app.pool import EvalPool
 from app.schemas import EvaluateRequest, RegisterRequest, ValueAndGradientsRequest
@@ -84,11 +84,11 @@ def _at_function(e: EngineError) -> EngineError:
 class Service:
     """Settings, limits, the function cache and the evaluation slots of one app."""
 
-    def __init__(self, settings: Settings, registry: FunctionRegistry, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, functions: FunctionCache, metrics: Metrics) -> None:
         self.settings = settings
         self.limits = settings.limits
         self.metrics = metrics
-        self.registry = registry
+        self.functions = functions
         self.slots = Slots(settings.max_concurrency, settings.max_queue, settings.retry_after_seconds, metrics,
                            settings.inline_budget_seconds)
         self.pool = EvalPool(settings.max_concurrency, settings.eval_timeout_seconds, settings.eval_memory_bytes,
@@ -114,7 +114,7 @@ class Service:
             return await self.slots.run("one_shot", self.one_shot, body)
         req = self._parse(body, ValueAndGradientsRequest)
         source = _source(req.function)
-        graph = self.registry.by_source(source)
+        graph = self.functions.by_source(source)
         if graph is None:
             return await self.slots.run("one_shot", self._one_shot_miss, req, source)
         job = self._job(graph, req)
@@ -144,15 +144,15 @@ class Service:
         """A request parsed on the event loop whose function is not cached: load it, evaluate."""
         return self._execute(self._job(self._remember(req.function, source), req))
 
-    def graph_of(self, function: dict[str, Any]) -> Graph:
+    def graph_of(self, function: Any) -> Graph:
         """The graph of a function sent whole: from the source cache, else loaded and cached."""
         source = _source(function)
-        return self.registry.by_source(source) or self._remember(function, source)
+        return self.functions.by_source(source) or self._remember(function, source)
 
-    def _remember(self, function: dict[str, Any], source: bytes) -> Graph:
+    def _remember(self, function: Any, source: bytes) -> Graph:
         """Load a function sent whole and cache it under its id and its source."""
-        graph, _ = self.registry.intern(self._load(function))
-        self.registry.remember_source(source, graph)
+        graph, _ = self.functions.intern(self._load(function))
+        self.functions.remember_source(source, graph)
         self.metrics.cache_changed()
         return graph
 
@@ -164,22 +164,22 @@ class Service:
         """Parse and hold a function."""
         req = self._parse(body, RegisterRequest)
         graph = self._load(req.function)
-        if not self.registry.fits(graph):
+        if not self.functions.fits(graph):
             raise TooLargeError(f"the function's canonical form is {len(graph.canonical)} bytes, more than the "
-                                f"cache holds ({self.registry.max_bytes}); evaluate it one-shot instead", "/function")
-        graph, new = self.registry.intern(graph)
-        self.registry.share(graph)  # to the shared function store, when one is configured
+                                f"cache holds ({self.functions.max_bytes}); evaluate it one-shot instead", "/function")
+        graph, new = self.functions.intern(graph)
+        self.functions.share(graph)  # to the shared function store, when one is configured
         self.metrics.cache_changed()
         return new, dumps(function_info(graph))
 
     async def find(self, function_id: str) -> Graph:
         """``held``, after looking in the shared function store (off the event loop) if this replica lacks it."""
-        await self.registry.recall(function_id, self.limits)
+        await self.functions.recall(function_id, self.limits)
         return self.held(function_id)
 
     def held(self, function_id: str) -> Graph:
         """The cached graph under ``function_id``; 404 ``unknown_function`` if this replica lacks it."""
-        graph = self.registry.get(function_id)
+        graph = self.functions.get(function_id)
         self.metrics.cache_changed()
         if graph is None:
             raise UnknownFunctionError(f"this server does not hold function {function_id[:80]!r}; register it "
@@ -205,7 +205,7 @@ class Service:
         return job.run_in(self.pool)
 
     def _parse(self, body: bytes, model: type[Any]) -> Any:
-        return parse_envelope(body, model, self.settings.max_json_depth)
+        return parse_envelope(body, model, self.limits.max_json_depth)
 
     def _job(self, graph: Graph, req: EvaluateRequest) -> Job:
         """Decode the tensors and prepare the evaluation (params, static checks: cached per signature)."""
@@ -224,6 +224,6 @@ class Service:
             raise e.at("/function") from None
 
 
-def _source(function: dict[str, Any]) -> bytes:
+def _source(function: Any) -> bytes:
     """The function as sent, in a canonical byte form: the key of the source cache."""
     return orjson.dumps(function, option=orjson.OPT_SORT_KEYS)

@@ -1,17 +1,19 @@
 """Service settings: one pydantic-settings class read from ``VALGRAD_*`` environment variables.
 
 Lists (API keys, CORS origins) are comma-separated, e.g.
-``VALGRAD_API_KEYS=key1,key2``. The engine's limits are derived from these
-settings once per app (``Settings.limits``), so every check in a request
-uses the same frozen numbers.
+``VALGRAD_API_KEYS=key1,key2``. Each of the engine's limits (``engine.Limits``) is a
+setting of the same name, derived from its one definition there; the
+limits are built from these settings once per app (``Settings.limits``), so
+every check in a request uses the same frozen numbers.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from dataclasses import fields
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine import DEFAULT_LIMITS, Limits
@@ -27,7 +29,7 @@ def _default_concurrency() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
-class Settings(BaseSettings):
+class _Settings(BaseSettings):
     """Everything the service can be configured with; each field is ``VALGRAD_<NAME>``."""
 
     model_config = SettingsConfigDict(env_prefix="VALGRAD_", extra="ignore", frozen=True)
@@ -39,28 +41,9 @@ class Settings(BaseSettings):
     access_log: bool = Field(default=True, description="write one JSON access-log line per request")
 
     max_body_bytes: int = Field(default=64 * _MiB, ge=0, description="largest request body, in bytes")
-    max_json_depth: int = Field(default=DEFAULT_LIMITS.max_json_depth, ge=1, description="deepest JSON nesting")
-    max_nodes: int = Field(default=DEFAULT_LIMITS.max_nodes, ge=1, description="op nodes in one function")
-    max_inputs: int = Field(default=DEFAULT_LIMITS.max_inputs, ge=1, description="inputs of one function")
-    max_constant_elements: int = Field(default=DEFAULT_LIMITS.max_constant_elements, ge=0,
-                                       description="elements over all constants of one function")
-    max_tensor_elements: int = Field(default=DEFAULT_LIMITS.max_tensor_elements, ge=1,
-                                     description="elements of any one tensor")
     max_request_elements: int = Field(default=DEFAULT_LIMITS.max_tensor_elements, ge=1,
                                       description="elements summed over all tensors (args and dy) of one request")
-    max_total_elements: int = Field(default=DEFAULT_LIMITS.max_total_elements, ge=1,
-                                    description="peak elements of one evaluation: arguments, every intermediate "
-                                                "and the gradient pass's largest temporaries")
-    max_flops: int = Field(default=DEFAULT_LIMITS.max_flops, ge=1,
-                           description="estimated work of one evaluation, forward and gradients, in BLAS FLOPs "
-                                       "(calibrated: about 1-3 s of one core)")
-    max_expression_length: int = Field(default=DEFAULT_LIMITS.max_expression_length, ge=1,
-                                       description="characters of one text expression")
-    max_json_lists: int = Field(default=DEFAULT_LIMITS.max_json_lists, ge=1,
-                                description="JSON arrays in one nested-list tensor, counted over every level "
-                                            "(bounds work on [[], [], ...] bodies whatever their shape)")
-    max_expression_depth: int = Field(default=DEFAULT_LIMITS.max_expression_depth, ge=1,
-                                      description="nesting depth of one text expression")
+    # ... and one field per engine limit (max_nodes, max_flops, ...), added from ``engine.Limits`` below
 
     registry_max_functions: int = Field(default=1024, ge=1, description="functions held in the in-memory cache")
     registry_max_bytes: int = Field(default=64 * _MiB, ge=1, description="bytes of canonical JSON held in the cache")
@@ -151,15 +134,14 @@ class Settings(BaseSettings):
     @property
     def limits(self) -> Limits:
         """The engine's limits for these settings."""
-        return Limits(
-            max_nodes=self.max_nodes,
-            max_inputs=self.max_inputs,
-            max_constant_elements=self.max_constant_elements,
-            max_tensor_elements=self.max_tensor_elements,
-            max_total_elements=self.max_total_elements,
-            max_flops=self.max_flops,
-            max_expression_length=self.max_expression_length,
-            max_expression_depth=self.max_expression_depth,
-            max_json_depth=self.max_json_depth,
-            max_json_lists=self.max_json_lists,
-        )
+        return Limits(**{f.name: getattr(self, f.name) for f in fields(Limits)})
+
+
+# Every engine limit is a setting of the same name (VALGRAD_MAX_NODES, ...), spelled once, in engine.limits.
+_LIMITS: dict[str, Any] = {f.name: (int, Field(default=f.default, ge=f.metadata["min"], description=f.metadata["doc"]))
+                           for f in fields(Limits)}
+if TYPE_CHECKING:  # to type checkers, the class above (the limits are read through ``limits``)
+    Settings = _Settings
+else:
+    Settings = create_model("Settings", __base__=_Settings, __module__=__name__, __doc__=_Settings.__doc__,
+                            **_LIMITS)

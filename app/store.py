@@ -10,7 +10,7 @@ which the store is skipped at once, so a replica then behaves as if there
 were none. Each outage is logged once, when it starts, and once when the
 store answers again; every outcome is counted (``stats``, in ``/metrics``).
 Ids registered during an outage are written when it ends (at most
-``PENDING_MAX`` ids and ``max_bytes`` bytes). Reads are validated by the caller (``FunctionRegistry.recall``):
+``PENDING_MAX`` ids and ``max_bytes`` bytes). Reads are validated by the caller (``FunctionCache.recall``):
 a store is not trusted to hold valid graphs. Calls block, so they run in
 worker threads, never on the event loop. Needs the ``redis`` package
 (``hiredis`` makes its parser fast) only when a store is configured.

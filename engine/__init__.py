@@ -33,8 +33,17 @@ from engine.checking import (
     prepare_check,
     run_batch_checked,
 )
-from engine.codec import decode_tensor, encode_tensor
-from engine.contract import Array, Unconnected, argument_dtype, as_argument, check_unconnected, dy_leaves
+from engine.codec import NONFINITE, decode_tensor, encode_tensor
+from engine.contract import (
+    Array,
+    Unconnected,
+    argument_dtype,
+    argument_signature,
+    as_argument,
+    check_unconnected,
+    dy_leaves,
+    real_cotangent,
+)
 from engine.derivatives import (
     Prepared,
     hessian,
@@ -83,16 +92,17 @@ from engine.tracing import Traced, trace
 from engine.tree import flatten
 
 __all__ = [
-    "ALIASES", "DEFAULT_LIMITS", "FLOAT_DTYPES", "ID_PATTERN", "MAX_RANK", "NEWEST_OPSET", "OPS", "OPSETS",
-    "REQUIRED", "VERSION", "ArgumentError", "ArityError", "Array", "AttrError", "BatchItem", "CotangentError",
-    "EngineError", "Evaluation", "ExpressionError", "Graph", "GraphError", "LimitError", "Limits", "Op",
-    "OutputTypeError", "ParamsError", "Prepared", "PreparedBatch", "PreparedCheck", "ReferenceError_", "ShapeError",
-    "Tensor", "TooExpensiveError", "TooLargeError", "Traced", "TracingError", "Unconnected", "UnknownOpError",
-    "abstract_eval", "argument_dtype", "as_argument", "check_gradients", "check_grads", "check_unconnected",
-    "check_vectors", "compare_checked", "decode_tensor", "dy_leaves", "encode_tensor", "evaluate_checked", "flatten",
-    "gradients_function", "hessian", "hessian_function", "hvp", "hvp_function", "join_pointer", "load_checked",
-    "load_function", "positional_names", "prepare", "prepare_batch", "prepare_check", "prepare_hessian",
-    "prepare_hvp", "prepare_jacobian", "prepare_jvp", "resolve_params", "run_batch_checked", "run_checked", "trace",
-    "value_and_gradients", "value_and_gradients_function", "value_and_jacobian", "value_and_jacobian_function",
-    "value_and_jvp", "value_and_jvp_function",
+    "ALIASES", "DEFAULT_LIMITS", "FLOAT_DTYPES", "ID_PATTERN", "MAX_RANK", "NEWEST_OPSET", "NONFINITE", "OPS",
+    "OPSETS", "REQUIRED", "VERSION", "ArgumentError", "ArityError", "Array", "AttrError", "BatchItem",
+    "CotangentError", "EngineError", "Evaluation", "ExpressionError", "Graph", "GraphError", "LimitError", "Limits",
+    "Op", "OutputTypeError", "ParamsError", "Prepared", "PreparedBatch", "PreparedCheck", "ReferenceError_",
+    "ShapeError", "Tensor", "TooExpensiveError", "TooLargeError", "Traced", "TracingError", "Unconnected",
+    "UnknownOpError", "abstract_eval", "argument_dtype", "argument_signature", "as_argument", "check_gradients",
+    "check_grads", "check_unconnected", "check_vectors", "compare_checked", "decode_tensor", "dy_leaves",
+    "encode_tensor", "evaluate_checked", "flatten", "gradients_function", "hessian", "hessian_function", "hvp",
+    "hvp_function", "join_pointer", "load_checked", "load_function", "positional_names", "prepare", "prepare_batch",
+    "prepare_check", "prepare_hessian", "prepare_hvp", "prepare_jacobian", "prepare_jvp", "real_cotangent",
+    "resolve_params", "run_batch_checked", "run_checked", "trace", "value_and_gradients",
+    "value_and_gradients_function", "value_and_jacobian", "value_and_jacobian_function", "value_and_jvp",
+    "value_and_jvp_function",
 ]

@@ -22,8 +22,8 @@ from engine.tensor import Tensor, concrete, lift
 from engine.tree import flatten
 
 __all__ = [
-    "Array", "Unconnected", "argument_dtype", "as_argument", "check_unconnected", "cotangent", "dy_leaves",
-    "finish_gradient", "no_keywords", "returned", "seeds", "to_array",
+    "Array", "Unconnected", "argument_dtype", "argument_signature", "as_argument", "check_unconnected", "cotangent",
+    "dy_leaves", "finish_gradient", "no_keywords", "real_cotangent", "returned", "seeds", "to_array",
 ]
 
 Unconnected = Literal["none", "zero"]
@@ -82,12 +82,21 @@ def as_argument(a: Any, i: int) -> Any:
     return x[()] if x.ndim == 0 else x
 
 
-def dy_leaves(dy: Any, n_outputs: int, structured: bool) -> list[Any]:
-    """``dy`` as one cotangent per flattened output (dicts in sorted key order); None stays None (ones)."""
+def argument_signature(a: Any, i: int) -> tuple[tuple[int, ...], str]:
+    """An argument's shape and dtype name as it will compute (``as_argument``), without converting it."""
+    if type(a) is float or type(a) is int:
+        return (), "float64"
+    x = a if isinstance(a, np.ndarray) else np.asarray(a)
+    return x.shape, argument_dtype(x.dtype, i).name
+
+
+def dy_leaves(dy: Any, n_outputs: int | None, structured: bool) -> list[Any]:
+    """``dy`` as one cotangent per flattened output (dicts in sorted key order); None stays None (ones).
+    ``n_outputs`` None: not known here (the count is checked where it is)."""
     if not structured:
         return [dy]
     leaves = flatten(dy)[0] if isinstance(dy, Mapping | list | tuple) else [dy]
-    if len(leaves) != n_outputs:
+    if n_outputs is not None and len(leaves) != n_outputs:
         raise CotangentError(f"dy must hold one cotangent per output: the function has {n_outputs} "
                              f"output(s), dy has {len(leaves)}", pointer="/dy")
     return leaves
@@ -126,12 +135,7 @@ def cotangent(v: Any, d: Any, pointer: str) -> Any:
         return dtype.type(1) if shape == () else np.ones(shape, dtype)
     if isinstance(d, Tensor) or (type(d) is np.ndarray and d.dtype.kind == "O"):
         return _traced_cotangent(lift(d), shape, pointer)
-    if np.iscomplexobj(d):
-        raise CotangentError("dy must be real: complex cotangents are not supported", pointer=pointer)
-    try:
-        g = np.array(d, dtype=dtype, copy=None)
-    except (TypeError, ValueError) as e:
-        raise CotangentError(f"dy must be numeric: {e}", pointer=pointer) from None
+    g = real_cotangent(d, dtype, pointer)
     if g.shape != shape:
         if not _fits(g.shape, shape):
             raise CotangentError(f"dy of shape {list(g.shape)} does not fit an output of shape {list(shape)}",
@@ -142,6 +146,20 @@ def cotangent(v: Any, d: Any, pointer: str) -> Any:
     g = g.view()
     g.flags.writeable = False
     return g
+
+
+def real_cotangent(d: Any, dtype: np.dtype[Any] | None, pointer: str) -> np.ndarray:
+    """``d`` as a real array of ``dtype`` (None: float32 kept, anything else float64), never silently dropping
+    an imaginary part; ``CotangentError`` for complex or non-numeric values."""
+    if np.iscomplexobj(d):
+        raise CotangentError("dy must be real: complex cotangents are not supported", pointer=pointer)
+    try:
+        if dtype is None:
+            x = np.asarray(d)
+            return x if x.dtype in (np.float64, np.float32) else np.asarray(d, dtype=np.float64)
+        return np.array(d, dtype=dtype, copy=None)
+    except (TypeError, ValueError) as e:
+        raise CotangentError(f"dy must be numeric: {e}", pointer=pointer) from None
 
 
 def _fits(dshape: tuple[int, ...], shape: tuple[int, ...]) -> bool:

@@ -9,15 +9,14 @@ with slots allocated as values appear. ``tape.backward`` runs on either.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from engine.memo import Memo
 from engine.registry import Op
 
 if TYPE_CHECKING:  # annotations only: both modules import this one
@@ -27,7 +26,7 @@ if TYPE_CHECKING:  # annotations only: both modules import this one
 
 __all__ = [
     "FLOAT_DTYPES", "ID_PATTERN", "MAX_ID_LENGTH", "NEWEST_OPSET", "OPSETS", "VERSION", "Abstract", "Graph", "Input",
-    "Memo", "Node", "fresh_prefix", "is_id",
+    "Node", "fresh_prefix", "is_id",
 ]
 
 FLOAT_DTYPES = ("float64", "float32")
@@ -36,10 +35,6 @@ OPSETS = (1, 2)  # an op's meaning never changes within an opset (ONNX's rule)
 NEWEST_OPSET = OPSETS[-1]
 MAX_ID_LENGTH = 128
 ID_PATTERN = f"^[A-Za-z_][A-Za-z0-9_]{{0,{MAX_ID_LENGTH - 1}}}$"  # input names and node ids: ASCII identifiers
-MEMO_SIZE = 64  # entries of each per-graph memo
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 def is_id(s: str) -> bool:
@@ -82,45 +77,6 @@ class Input:
     name: str
     dtype: str | None = None
     shape: tuple[int | None, ...] | None = None
-
-
-class Memo(Generic[K, V]):
-    """A bounded, least-recently-used memo that server threads sharing a graph may use at once.
-
-    ``get_or_make`` computes outside the lock (a static check of a large graph takes milliseconds), so two
-    threads may both compute one entry; both results are equal and the later one is kept.
-    """
-
-    def __init__(self, size: int = MEMO_SIZE) -> None:
-        self.size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> V:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
-
-    def get_or_make(self, key: K, make: Callable[[], V]) -> V:
-        value = self.get(key)
-        return self.put(key, make()) if value is None else value
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def keys(self) -> list[K]:
-        with self._lock:
-            return list(self._items)
 
 
 Signature = tuple[tuple[tuple[int, ...], str], ...]  # each argument's shape and dtype char

@@ -47,7 +47,7 @@ class Tape:
         """Append one node whose output is ``value``; return its slot."""
         out = len(self.values)
         self.values.append(value)
-        # ids are given when a tape is serialised (engine.serialise.tape_to_json); tuple.__new__ skips
+        # ids are given when a tape is serialised (engine.serialise.tape_to_graph); tuple.__new__ skips
         # NamedTuple's Python-level constructor, a third of the cost of recording a node.
         self.nodes.append(tuple.__new__(Node, (op, args, kwargs, out, attrs, "")))
         return out

@@ -1,4 +1,4 @@
-"""Symbolic tracing: record a plain NumPy function once, as a JSON graph.
+"""Symbolic tracing: record a plain NumPy function once, as a canonical JSON graph.
 
 The SDK sends the graph to a service and afterwards only arguments. The
 function is called with value-less ``Tensor``s, so every operation only
@@ -7,6 +7,7 @@ appends a node; Python control flow on values raises ``TracingError``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,25 +16,27 @@ import numpy as np
 
 from engine.contract import returned
 from engine.errors import TracingError
-from engine.ir import Abstract, Input, is_id
+from engine.ir import Abstract, Graph, Input, is_id
 from engine.params import positional_names
-from engine.serialise import tape_to_json
+from engine.serialise import tape_to_graph
 from engine.tape import Tape
 from engine.tensor import Tensor, lift
 from engine.tree import Rebuild, flatten
 
-__all__ = ["Traced", "input_names", "positional_names", "tape_to_graph", "trace"]
+__all__ = ["Traced", "input_names", "positional_names", "trace"]
 
 
 
 @dataclass(frozen=True)
 class Traced:
-    """A traced function: its JSON ``graph`` and how to rebuild its output structure from leaves."""
+    """A traced function: its canonical JSON ``graph`` (whose id a service gives it too: ``function_id``) and how
+    to rebuild its output structure from leaves."""
 
     graph: dict[str, Any]
     structured: bool
     rebuild: Rebuild
     n_outputs: int
+    function_id: str
 
     @property
     def input_names(self) -> list[str]:
@@ -62,8 +65,8 @@ def trace(f: Callable[..., Any], n_args: int, signature: Sequence[tuple[Sequence
         slots.append(leaf._slot if isinstance(leaf, Tensor) and leaf._tape is tape else tape.new_slot(leaf))
     inputs = names if signature is None else [
         Input(n, a.dtype.name, a.shape) for n, a in zip(names, avals, strict=True) if a is not None]
-    graph = tape_to_graph(tape, inputs, slots, structured)
-    return Traced(graph, structured, rebuild, len(leaves))
+    graph = _graph_of(tape, inputs, slots, structured)
+    return Traced(json.loads(graph.canonical), structured, rebuild, len(leaves), graph.id)
 
 
 def input_names(names: list[str], n_args: int) -> list[str]:
@@ -81,14 +84,14 @@ def input_names(names: list[str], n_args: int) -> list[str]:
     return out
 
 
-def tape_to_graph(tape: Tape, names: Sequence[str | Input], outputs: list[int], as_list: bool) -> dict[str, Any]:
-    """Serialise a symbolic tape (inputs are its first ``len(names)`` slots) to the JSON graph format."""
+def _graph_of(tape: Tape, names: Sequence[str | Input], outputs: list[int], as_list: bool) -> Graph:
+    """The graph of a symbolic tape whose inputs are its first ``len(names)`` slots."""
     produced = {node.out for node in tape.nodes}
     constants: dict[int, Any] = {}
     for slot in range(len(names), len(tape.values)):
         if slot not in produced:
             constants[slot] = _constant(tape.values[slot])
-    return tape_to_json(names, tape.nodes, constants, outputs, as_list)
+    return tape_to_graph(names, tape.nodes, constants, outputs, as_list)
 
 
 def _constant(value: Any) -> Any:

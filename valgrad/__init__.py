@@ -11,10 +11,19 @@ The local API reproduces TF r1.15's ``tf.contrib.eager.value_and_gradients_funct
 service: ``f`` is traced once, registered, and afterwards only arguments travel.
 """
 
-from engine.api import Array, gradients_function, value_and_gradients, value_and_gradients_function
-from engine.check import check_grads
-from engine.derivatives import hessian_function, hvp_function, value_and_jacobian_function, value_and_jvp_function
-from engine.errors import EngineError, TracingError
+from engine import (
+    Array,
+    EngineError,
+    TracingError,
+    check_grads,
+    gradients_function,
+    hessian_function,
+    hvp_function,
+    value_and_gradients,
+    value_and_gradients_function,
+    value_and_jacobian_function,
+    value_and_jvp_function,
+)
 from valgrad import nn
 from valgrad._base import Backoff
 from valgrad.async_client import AsyncClient
@@ -35,7 +44,8 @@ from valgrad.errors import (
     UnprocessableEntityError,
     ValgradError,
 )
-from valgrad.remote import FunctionHandle
+from valgrad.info import AttrInfo, FunctionHandle, Health, OpInfo, OpSet
+from valgrad.toolkit import BoundFunction
 
 __all__ = [
     "APIConnectionError",
@@ -45,14 +55,19 @@ __all__ = [
     "APITimeoutError",
     "Array",
     "AsyncClient",
+    "AttrInfo",
     "AuthenticationError",
     "Backoff",
     "BadRequestError",
+    "BoundFunction",
     "Client",
     "EngineError",
     "FunctionHandle",
+    "Health",
     "InternalServerError",
     "NotFoundError",
+    "OpInfo",
+    "OpSet",
     "PayloadTooLargeError",
     "RateLimitError",
     "ServiceUnavailableError",

@@ -10,7 +10,9 @@ on a replica that lacks a function are written once.
 
 from __future__ import annotations
 
+import copy
 import email.utils
+import enum
 import importlib.metadata
 import logging
 import math
@@ -19,7 +21,7 @@ import random
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -31,10 +33,12 @@ from valgrad.errors import (
     ValgradError,
     error_for_response,
 )
-from valgrad.remote import Entry, FunctionHandle, RemoteFunction, Spec, request_body, spec_of
+from valgrad.info import FunctionHandle, Health, OpSet
+from valgrad.remote import Entry, RemoteFunction, Spec, request_body, spec_of
 from valgrad.wire import Body, check_encoding, headers_for, payload, serialize
 
-__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_URL", "BaseClient", "Flow", "Send", "Sleep", "parse_retry_after"]
+__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_URL", "NOT_GIVEN", "BaseClient", "Flow", "NotGiven", "Send", "Sleep",
+           "parse_retry_after"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 DEFAULT_URL = "http://127.0.0.1:8000"  # what `make serve` and `valgrad serve` bind
@@ -129,22 +133,53 @@ def _resolve_url(base_url: str | None) -> str:
     return url.rstrip("/")
 
 
+class NotGiven(enum.Enum):
+    """The default of an option ``with_options`` leaves as it is (None is a value: the pool's own timeout)."""
+
+    NOT_GIVEN = enum.auto()
+
+
+NOT_GIVEN = NotGiven.NOT_GIVEN
+
+
+def _check_retries(max_retries: int) -> int:
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+    return max_retries
+
+
 class BaseClient:
     """Configuration and I/O-free flows; subclasses run flows with their httpx client."""
 
+    _owns_http: bool  # whether ``close`` closes the connection pool (set by the subclass with the pool)
+
     def __init__(self, base_url: str | None, *, api_key: str | None, timeout: float | httpx.Timeout | None,
                  max_retries: int, backoff: Backoff | None, encoding: str = "msgpack") -> None:
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.base_url = _resolve_url(base_url)
         self.api_key = api_key if api_key is not None else os.environ.get("VALGRAD_API_KEY")
         self.timeout = timeout
-        self.max_retries = max_retries
+        self.max_retries = _check_retries(max_retries)
         self.backoff = backoff or Backoff()
         self.encoding = check_encoding(encoding)  # "msgpack" (binary tensors as bin) or "json"
         self._headers = {**headers_for(self.encoding), "User-Agent": f"valgrad-python/{_version()}"}
         if self.api_key:
             self._headers["Authorization"] = f"Bearer {self.api_key}"
+
+    def with_options(self, *, timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+                     max_retries: int | NotGiven = NOT_GIVEN) -> Self:
+        """This client with ``timeout`` or ``max_retries`` overridden, as openai-python's ``with_options``.
+
+        The copy talks to the same service through the same connection pool, which stays this
+        client's to close (closing the copy leaves it open). ``g.with_options(...)`` on a remote
+        function does the same and keeps its traces and registrations.
+        """
+        derived = copy.copy(self)
+        if timeout is not NOT_GIVEN:
+            derived.timeout = timeout
+        if max_retries is not NOT_GIVEN:
+            derived.max_retries = _check_retries(max_retries)
+        derived._owns_http = False
+        return derived
 
     # -- what the I/O loops call ----------------------------------------------------------------
 
@@ -201,14 +236,15 @@ class BaseClient:
             yield Sleep(delay)
             attempt += 1
 
-    def _health(self) -> Flow[Any]:
-        return (yield from self._request("GET", "/healthz"))
+    def _health(self) -> Flow[Health]:
+        return Health.from_json((yield from self._request("GET", "/healthz")))
 
-    def _ops(self) -> Flow[Any]:
-        return (yield from self._request("GET", "/v1/ops"))
+    def _ops(self) -> Flow[OpSet]:
+        return OpSet.from_json((yield from self._request("GET", "/v1/ops")))
 
-    def _get_function(self, function_id: str) -> Flow[Any]:
-        return (yield from self._request("GET", f"/v1/functions/{quote(function_id, safe=':')}"))
+    def _get_function(self, function_id: str) -> Flow[FunctionHandle]:
+        graph = yield from self._request("GET", f"/v1/functions/{quote(function_id, safe=':')}")
+        return FunctionHandle.from_graph(function_id, graph)
 
     def _register(self, function: Any) -> Flow[FunctionHandle]:
         graph = spec_of(function).function
@@ -251,15 +287,13 @@ class BaseClient:
         it lands on another replica, which learns the function, so misses die out
         instead of recurring on every call.
         """
-        if entry.function_id is None and not entry.registering:
-            entry.registering = True  # concurrent first calls go one-shot instead of registering again
+        if entry.claim_registration():  # concurrent first calls go one-shot meanwhile, not registering again
+            function_id: str | None = None
             try:
-                handle = yield from self._register(entry.spec.function)
-                entry.function_id = handle.id
+                function_id = (yield from self._register(entry.spec.function)).id
             finally:
-                entry.registering = False
-        function_id = None if entry.teach else entry.function_id
-        entry.teach = False
-        payload, missed = yield from self._evaluate(function_id, entry.spec.function, body, path)
-        entry.teach = entry.teach or missed
+                entry.end_registration(function_id)
+        payload, missed = yield from self._evaluate(entry.route(), entry.spec.function, body, path)
+        if missed:
+            entry.missed()
         return payload

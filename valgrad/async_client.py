@@ -10,8 +10,8 @@ import anyio
 import httpx
 
 from valgrad._base import DEFAULT_TIMEOUT, Backoff, Flow, Send
-from valgrad.remote import FunctionHandle
-from valgrad.toolkit import RemoteKinds
+from valgrad.info import FunctionHandle, Health, OpSet
+from valgrad.toolkit import BoundFunction, RemoteKinds, gradients_of
 
 __all__ = ["AsyncClient"]
 
@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 
 class AsyncClient(RemoteKinds):
-    """An asyncio valgrad service client; see ``Client`` for the arguments."""
+    """An asyncio valgrad service client; see ``Client`` for the arguments and ``with_options``."""
 
     def __init__(self, base_url: str | None = None, *, api_key: str | None = None,
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2,
@@ -52,51 +52,34 @@ class AsyncClient(RemoteKinds):
 
     def value_and_gradients_function(
         self, f: Callable[..., Any], params: Any = None, unconnected_gradients: str = "none"
-    ) -> Callable[..., Coroutine[Any, Any, tuple[Any, list[Any]]]]:
+    ) -> BoundFunction[Coroutine[Any, Any, tuple[Any, list[Any]]]]:
         """Return ``async g(*args, dy=None) -> (value, [gradients])``, evaluated by the service; ``g.batch``."""
-        g: Callable[..., Coroutine[Any, Any, tuple[Any, list[Any]]]] = self._function(
-            "gradients", f, params, unconnected_gradients)
-        return g
+        return self._function("gradients", f, params, unconnected_gradients)
 
     def gradients_function(self, f: Callable[..., Any], params: Any = None,
-                           unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, list[Any]]]:
+                           unconnected_gradients: str = "none") -> BoundFunction[Coroutine[Any, Any, list[Any]]]:
         """Return ``async g(*args, dy=None) -> [gradients]``, evaluated by the service; ``g.batch``."""
-        inner = self.value_and_gradients_function(f, params, unconnected_gradients)
-
-        async def decorated(*args: Any, **kwargs: Any) -> list[Any]:
-            return (await inner(*args, **kwargs))[1]
-
-        async def batch(calls: Sequence[Any], return_exceptions: bool = False, **chunking: int) -> list[Any]:
-            """Gradients of many calls in order, sent as batch requests."""
-            results = await inner.batch(calls, return_exceptions, **chunking)  # type: ignore[attr-defined]
-            return [r if isinstance(r, Exception) else r[1] for r in results]
-
-        decorated.batch = batch  # type: ignore[attr-defined]
-        return decorated
+        return self._function("gradients", f, params, unconnected_gradients, pick=gradients_of)
 
     def value_and_jvp_function(self, f: Callable[..., Any], params: Any = None,
-                               unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, Any]]:
+                               unconnected_gradients: str = "none") -> BoundFunction[Coroutine[Any, Any, Any]]:
         """Return ``async g(*args, tangents) -> (value, jvp)``, evaluated by the service."""
-        g: Callable[..., Coroutine[Any, Any, Any]] = self._function("jvp", f, params, unconnected_gradients)
-        return g
+        return self._function("jvp", f, params, unconnected_gradients)
 
     def value_and_jacobian_function(self, f: Callable[..., Any], params: Any = None,
-                                    unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, Any]]:
+                                    unconnected_gradients: str = "none") -> BoundFunction[Coroutine[Any, Any, Any]]:
         """Return ``async g(*args) -> (value, jacobian)``, evaluated by the service."""
-        g: Callable[..., Coroutine[Any, Any, Any]] = self._function("jacobian", f, params, unconnected_gradients)
-        return g
+        return self._function("jacobian", f, params, unconnected_gradients)
 
     def hessian_function(self, f: Callable[..., Any], params: Any = None,
-                         unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, Any]]:
+                         unconnected_gradients: str = "none") -> BoundFunction[Coroutine[Any, Any, Any]]:
         """Return ``async g(*args) -> (value, [grad_i], [[H_ij]])``, evaluated by the service."""
-        g: Callable[..., Coroutine[Any, Any, Any]] = self._function("hessian", f, params, unconnected_gradients)
-        return g
+        return self._function("hessian", f, params, unconnected_gradients)
 
     def hvp_function(self, f: Callable[..., Any], params: Any = None,
-                     unconnected_gradients: str = "none") -> Callable[..., Coroutine[Any, Any, Any]]:
+                     unconnected_gradients: str = "none") -> BoundFunction[Coroutine[Any, Any, Any]]:
         """Return ``async g(*args, vectors) -> (value, [grad_i], [hvp_i])``, evaluated by the service."""
-        g: Callable[..., Coroutine[Any, Any, Any]] = self._function("hvp", f, params, unconnected_gradients)
-        return g
+        return self._function("hvp", f, params, unconnected_gradients)
 
     # -- lower level --------------------------------------------------------------------------
 
@@ -109,15 +92,15 @@ class AsyncClient(RemoteKinds):
         """Register a JSON graph, an expression or a Python function (traced for its named parameters)."""
         return await self._run(self._register(function))
 
-    async def get_function(self, function_id: str) -> Any:
-        """The canonical JSON graph of a registered function."""
+    async def get_function(self, function_id: str) -> FunctionHandle:
+        """A registered function, its canonical JSON graph as ``.function``."""
         return await self._run(self._get_function(function_id))
 
-    async def ops(self) -> Any:
+    async def ops(self) -> OpSet:
         """The service's op set."""
         return await self._run(self._ops())
 
-    async def health(self) -> Any:
+    async def health(self) -> Health:
         """The service's liveness answer."""
         return await self._run(self._health())
 

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import httpx
 
 from valgrad._base import DEFAULT_TIMEOUT, Backoff, Flow, Send
-from valgrad.remote import FunctionHandle
-from valgrad.toolkit import RemoteKinds
+from valgrad.info import FunctionHandle, Health, OpSet
+from valgrad.toolkit import BoundFunction, RemoteKinds, gradients_of
 
 __all__ = ["Client"]
 
@@ -25,6 +25,10 @@ class Client(RemoteKinds):
 
     ``timeout`` applies per request (default 60 s, or the injected ``http_client``'s
     own); failed requests are retried ``max_retries`` times as ``backoff`` says.
+    ``client.with_options(timeout=..., max_retries=...)`` overrides either for the calls
+    made through it (``client.with_options(timeout=300).ops()``), sharing this client's
+    connection pool; ``g.with_options(...)`` does the same for one remote function ``g``
+    and keeps its traces and registrations.
     """
 
     def __init__(self, base_url: str | None = None, *, api_key: str | None = None,
@@ -57,50 +61,34 @@ class Client(RemoteKinds):
     # -- remote functions (the TF-compatible surface and Version 2's kinds) -----------------------------
 
     def value_and_gradients_function(self, f: Callable[..., Any], params: Any = None,
-                                     unconnected_gradients: str = "none") -> Callable[..., tuple[Any, list[Any]]]:
+                                     unconnected_gradients: str = "none") -> BoundFunction[tuple[Any, list[Any]]]:
         """Return ``g(*args, dy=None) -> (value, [gradients])``, evaluated by the service; ``g.batch(calls)``."""
-        g: Callable[..., tuple[Any, list[Any]]] = self._function("gradients", f, params, unconnected_gradients)
-        return g
+        return self._function("gradients", f, params, unconnected_gradients)
 
     def gradients_function(self, f: Callable[..., Any], params: Any = None,
-                           unconnected_gradients: str = "none") -> Callable[..., list[Any]]:
+                           unconnected_gradients: str = "none") -> BoundFunction[list[Any]]:
         """Return ``g(*args, dy=None) -> [gradients]``, evaluated by the service; ``g.batch(calls)``."""
-        inner = self.value_and_gradients_function(f, params, unconnected_gradients)
-
-        def decorated(*args: Any, **kwargs: Any) -> list[Any]:
-            return inner(*args, **kwargs)[1]
-
-        def batch(calls: Sequence[Any], return_exceptions: bool = False, **chunking: int) -> list[Any]:
-            """Gradients of many calls in order, sent as batch requests."""
-            results = inner.batch(calls, return_exceptions, **chunking)  # type: ignore[attr-defined]
-            return [r if isinstance(r, Exception) else r[1] for r in results]
-
-        decorated.batch = batch  # type: ignore[attr-defined]
-        return decorated
+        return self._function("gradients", f, params, unconnected_gradients, pick=gradients_of)
 
     def value_and_jvp_function(self, f: Callable[..., Any], params: Any = None,
-                               unconnected_gradients: str = "none") -> Callable[..., tuple[Any, Any]]:
+                               unconnected_gradients: str = "none") -> BoundFunction[tuple[Any, Any]]:
         """Return ``g(*args, tangents) -> (value, jvp)``, evaluated by the service."""
-        g: Callable[..., tuple[Any, Any]] = self._function("jvp", f, params, unconnected_gradients)
-        return g
+        return self._function("jvp", f, params, unconnected_gradients)
 
     def value_and_jacobian_function(self, f: Callable[..., Any], params: Any = None,
-                                    unconnected_gradients: str = "none") -> Callable[..., tuple[Any, Any]]:
+                                    unconnected_gradients: str = "none") -> BoundFunction[tuple[Any, Any]]:
         """Return ``g(*args) -> (value, jacobian)``, evaluated by the service."""
-        g: Callable[..., tuple[Any, Any]] = self._function("jacobian", f, params, unconnected_gradients)
-        return g
+        return self._function("jacobian", f, params, unconnected_gradients)
 
     def hessian_function(self, f: Callable[..., Any], params: Any = None,
-                         unconnected_gradients: str = "none") -> Callable[..., tuple[Any, list[Any], Any]]:
+                         unconnected_gradients: str = "none") -> BoundFunction[tuple[Any, list[Any], Any]]:
         """Return ``g(*args) -> (value, [grad_i], [[H_ij]])``, evaluated by the service."""
-        g: Callable[..., tuple[Any, list[Any], Any]] = self._function("hessian", f, params, unconnected_gradients)
-        return g
+        return self._function("hessian", f, params, unconnected_gradients)
 
     def hvp_function(self, f: Callable[..., Any], params: Any = None,
-                     unconnected_gradients: str = "none") -> Callable[..., tuple[Any, list[Any], list[Any]]]:
+                     unconnected_gradients: str = "none") -> BoundFunction[tuple[Any, list[Any], list[Any]]]:
         """Return ``g(*args, vectors) -> (value, [grad_i], [hvp_i])``, evaluated by the service."""
-        g: Callable[..., tuple[Any, list[Any], list[Any]]] = self._function("hvp", f, params, unconnected_gradients)
-        return g
+        return self._function("hvp", f, params, unconnected_gradients)
 
     # -- lower level ----------------------------------------------------------------------------
 
@@ -113,15 +101,15 @@ class Client(RemoteKinds):
         """Register a JSON graph, an expression or a Python function (traced for its named parameters)."""
         return self._run(self._register(function))
 
-    def get_function(self, function_id: str) -> Any:
-        """The canonical JSON graph of a registered function."""
+    def get_function(self, function_id: str) -> FunctionHandle:
+        """A registered function, its canonical JSON graph as ``.function``."""
         return self._run(self._get_function(function_id))
 
-    def ops(self) -> Any:
+    def ops(self) -> OpSet:
         """The service's op set."""
         return self._run(self._ops())
 
-    def health(self) -> Any:
+    def health(self) -> Health:
         """The service's liveness answer."""
         return self._run(self._health())
 

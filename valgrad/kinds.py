@@ -14,11 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.api import Array, value_and_gradients_function
-from engine.codec import decode_tensor
-from engine.derivatives import hessian_function, hvp_function, value_and_jacobian_function, value_and_jvp_function
-from engine.errors import EngineError
-from engine.limits import Limits
+from engine import (
+    Array,
+    EngineError,
+    Limits,
+    decode_tensor,
+    hessian_function,
+    hvp_function,
+    value_and_gradients_function,
+    value_and_jacobian_function,
+    value_and_jvp_function,
+)
 from valgrad.errors import APIResponseError
 
 if TYPE_CHECKING:

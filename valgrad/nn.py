@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.ops import log_softmax, logsumexp, sigmoid, softmax
-from engine.ops.special import erfc
+from engine.ops import erfc, log_softmax, logsumexp, sigmoid, softmax
 
 __all__ = ["gelu", "log_softmax", "logsumexp", "relu", "sigmoid", "softmax", "softplus"]
 

@@ -2,9 +2,10 @@
 
 A Python function is traced symbolically (``engine.trace``) into a JSON graph
 once per argument signature and closure fingerprint (``RemoteFunction``);
-afterwards a call only checks its arguments as the local API does (same
-errors, raised before any request) and encodes them. Answers
-are decoded into ``engine.api.Array``s and rebuilt into the function's own
+afterwards a call only checks its arguments as the local API does (the
+rules of ``engine.contract``, so the same errors, raised before any
+request) and encodes them. Answers
+are decoded into ``engine.Array``s and rebuilt into the function's own
 output structure (list, tuple or dict), so remote and local results look
 the same.
 """
@@ -15,43 +16,32 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from engine.api import as_argument
-from engine.errors import ArgumentError, CotangentError, EngineError
-from engine.params import resolve_params
-from engine.targets import check_vectors
-from engine.tensor import Tensor
-from engine.trace import positional_names, trace
-from engine.tree import flatten
+from engine import (
+    EngineError,
+    Tensor,
+    argument_dtype,
+    argument_signature,
+    as_argument,
+    check_unconnected,
+    check_vectors,
+    dy_leaves,
+    positional_names,
+    real_cotangent,
+    resolve_params,
+    trace,
+)
 from valgrad.errors import APIResponseError
 from valgrad.fingerprint import fingerprint
+from valgrad.info import FunctionHandle
 from valgrad.kinds import KINDS, decode_answer, decode_blocks
 from valgrad.wire import json_size
 
-__all__ = ["FunctionHandle", "RemoteFunction", "Spec", "encode_vectors", "request_body", "spec_of"]
-
-
-@dataclass(frozen=True)
-class FunctionHandle:
-    """A function registered with the service; ``function`` is kept to resend it to a replica that lacks it."""
-
-    id: str
-    inputs: list[Any]
-    outputs: Any
-    opset: int
-    function: Mapping[str, Any] = field(repr=False)
-
-    @classmethod
-    def from_answer(cls, answer: Any, function: Mapping[str, Any]) -> FunctionHandle:
-        """The handle for the service's answer to ``POST /v1/functions``."""
-        try:
-            return cls(str(answer["id"]), list(answer["inputs"]), answer["outputs"], int(answer["opset"]), function)
-        except (KeyError, TypeError, ValueError) as e:
-            raise APIResponseError(f"unexpected answer to a registration: {e!r}") from None
+__all__ = ["Entry", "RemoteFunction", "Spec", "encode_vectors", "request_body", "spec_of"]
 
 
 @dataclass
@@ -93,14 +83,48 @@ class Spec:
         return self.rebuild([leaf(v, f"{pointer}/{i}") for i, v in enumerate(raw)])
 
 
-@dataclass
 class Entry:
-    """One traced signature of a remote function and its id once registered."""
+    """One traced signature of a remote function, and its registration, shared by every thread calling it.
 
-    spec: Spec
-    function_id: str | None = None
-    registering: bool = False
-    teach: bool = False  # a replica lacked the function: send the next call whole as well
+    Its state changes only under its lock, one method per transition, so that
+    concurrent first calls register once (the others go one-shot meanwhile) and
+    a miss makes exactly one later call resend the function whole.
+    """
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._function_id: str | None = None
+        self._registering = False
+        self._teach = False  # a replica lacked the function: send the next call whole as well
+
+    def claim_registration(self) -> bool:
+        """Whether the caller is to register the trace: no id yet and no registration under way."""
+        with self._lock:
+            if self._function_id is not None or self._registering:
+                return False
+            self._registering = True
+            return True
+
+    def end_registration(self, function_id: str | None) -> None:
+        """A claimed registration ended, with the service's id or (on failure) None: the next call may retry."""
+        with self._lock:
+            self._registering = False
+            if function_id is not None:
+                self._function_id = function_id
+
+    def route(self) -> str | None:
+        """The id to call by, or None to send the function whole (not registered yet, or after a miss)."""
+        with self._lock:
+            if self._teach:
+                self._teach = False
+                return None
+            return self._function_id
+
+    def missed(self) -> None:
+        """A replica lacked the function: the next call goes whole too, so the replica behind it learns it."""
+        with self._lock:
+            self._teach = True
 
 
 class RemoteFunction:
@@ -117,7 +141,8 @@ class RemoteFunction:
                  kind: str = "gradients") -> None:
         self.f = f
         self.params = params
-        self.unconnected_gradients = check_unconnected(unconnected_gradients)
+        check_unconnected(unconnected_gradients)
+        self.unconnected_gradients = unconnected_gradients
         self.kind = KINDS[kind]
         self.names = positional_names(f)
         self._entries: OrderedDict[Any, Entry] = OrderedDict()
@@ -170,7 +195,7 @@ class RemoteFunction:
 
     def entry(self, args: Sequence[Any]) -> Entry:
         """The trace for these arguments' signature and ``f``'s current closure (traced on a miss)."""
-        signature = tuple(_abstract(a, i) for i, a in enumerate(args))
+        signature = tuple(argument_signature(a, i) for i, a in enumerate(args))
         key = (signature, fingerprint(self.f))
         with self._lock:  # threads sharing a client trace each signature once
             entry = self._entries.get(key)
@@ -190,20 +215,6 @@ MAX_TRACES = 64  # per remote function, least recently used dropped first
 def _traced(a: Any) -> bool:
     return isinstance(a, Tensor) or (type(a) is np.ndarray and a.dtype.kind == "O") or \
         (isinstance(a, list | tuple) and any(_traced(x) for x in a))
-
-
-def _abstract(a: Any, i: int) -> tuple[tuple[int, ...], str]:
-    """An argument's shape and dtype as the service will see it (what ``_encode_arg`` sends)."""
-    if type(a) is float or type(a) is int:
-        return (), "float64"
-    x = a if isinstance(a, np.ndarray) else np.asarray(a)
-    kind, size = x.dtype.kind, x.dtype.itemsize
-    if kind == "f":
-        return x.shape, "float32" if size <= 4 else "float64"
-    if kind in "biu":
-        return x.shape, "float64"
-    raise ArgumentError(f"argument {i} must be a real number or array of numbers, got dtype {x.dtype}",
-                        pointer=f"/args/{i}")
 
 
 def encode_vectors(vectors: Any, positions: list[int], args: Sequence[Any], name: str) -> list[Any]:
@@ -227,7 +238,7 @@ def spec_of(function: Any, args: Sequence[Any] | Mapping[str, Any] | None = None
             return _traced_spec(function, len(names), names)
         if isinstance(args, Mapping):
             raise ValueError("a Python function takes its arguments as a list (by position)")
-        return _traced_spec(function, len(args), names, [_abstract(a, i) for i, a in enumerate(args)])
+        return _traced_spec(function, len(args), names, [argument_signature(a, i) for i, a in enumerate(args)])
     raise TypeError(f"function must be a JSON graph, an expression, a FunctionHandle or a callable, "
                     f"got {type(function).__name__}")
 
@@ -255,53 +266,31 @@ def request_body(spec: Spec, args: Sequence[Any] | Mapping[str, Any], params: An
         body["params"] = params
     if dy is not None:
         body["dy"] = _encode_dy(dy, spec.structured, spec.n_outputs)
-    if check_unconnected(unconnected_gradients) != "none":
+    if check_unconnected(unconnected_gradients):
         body["unconnected_gradients"] = unconnected_gradients
     return body
 
 
-def check_unconnected(value: str) -> str:
-    """``unconnected_gradients`` checked as the local API checks it."""
-    if value not in ("none", "zero"):
-        raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {value!r}")
-    return value
-
-
 def _encode_arg(a: Any, key: int | str) -> Any:
-    """An argument as the local API takes it: float32/float64 kept, float16 as float32, integers and booleans as
-    float64."""
+    """An argument as the local API computes it (``engine.as_argument``'s dtype rule); finite Python numbers
+    stay numbers."""
     if isinstance(a, int | float) and math.isfinite(a):
         return float(a)
     x = np.asarray(a)
-    if x.dtype.kind == "f" and x.dtype.itemsize in (4, 8):
-        return x
-    if x.dtype.kind == "f":  # float16 computes as float32, long double as float64: as the local API does
-        return x.astype(np.float32 if x.dtype.itemsize < 4 else np.float64)
-    if x.dtype.kind in "biu":
-        return x.astype(np.float64)
-    raise ArgumentError(f"argument {key} must be a real number or array of numbers, got dtype {x.dtype}",
-                        pointer=f"/args/{key}")
+    dtype = argument_dtype(x.dtype, key)
+    return x if dtype == x.dtype else x.astype(dtype)
 
 
 def _encode_dy(dy: Any, structured: bool | None, n_outputs: int | None) -> Any:
-    """One cotangent per flattened output (dicts in sorted key order), as the local API reads ``dy``."""
+    """One cotangent per flattened output, read as the local API reads ``dy`` (``engine.dy_leaves``)."""
     if not structured:
         return _encode_cotangent(dy, "/dy")
-    leaves = flatten(dy)[0] if isinstance(dy, Mapping | list | tuple) else [dy]
-    if n_outputs is not None and len(leaves) != n_outputs:
-        raise CotangentError(f"dy must hold one cotangent per output: the function has {n_outputs} "
-                             f"output(s), dy has {len(leaves)}", pointer="/dy")
     # None stands for "ones" locally; the scalar 1.0 broadcasts to the same for any output shape.
-    return [1.0 if d is None else _encode_cotangent(d, f"/dy/{i}") for i, d in enumerate(leaves)]
+    return [1.0 if d is None else _encode_cotangent(d, f"/dy/{i}")
+            for i, d in enumerate(dy_leaves(dy, n_outputs, True))]
 
 
 def _encode_cotangent(d: Any, pointer: str) -> Any:
     if isinstance(d, int | float) and math.isfinite(d):
         return float(d)
-    try:
-        x = np.asarray(d)
-        if not (x.dtype.kind == "f" and x.dtype.itemsize in (4, 8)):
-            x = np.asarray(d, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise CotangentError(f"dy must be numeric: {e}", pointer=pointer) from None
-    return x
+    return real_cotangent(d, None, pointer)

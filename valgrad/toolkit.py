@@ -1,29 +1,33 @@
 """Remote functions of every kind and batches, written once for ``Client`` and ``AsyncClient``.
 
-``_function`` builds the callable that ``Client.<kind>_function`` returns:
-a call runs the ``_call`` flow through the client's ``_run`` (so it returns
-the result for ``Client`` and an awaitable for ``AsyncClient``), unless its
-arguments are traced by an enclosing derivative, in which case the local
-engine runs it and the enclosing trace records it (nesting). ``.batch``
-sends many calls as ``POST .../batch/value-and-gradients`` requests, one
-per traced signature and chunk, and splits a chunk the service refuses as
-too expensive.
+``Client.<kind>_function`` returns a ``BoundFunction``: a call runs the
+``_call`` flow through the client's ``_run`` (so it returns the result for
+``Client`` and an awaitable for ``AsyncClient``), unless its arguments are
+traced by an enclosing derivative, in which case the local engine runs it and
+the enclosing trace records it (nesting). ``.batch`` sends many calls as
+``POST .../batch/value-and-gradients`` requests, one per traced signature and
+chunk, and splits a chunk the service refuses as too expensive.
+``.with_options`` gives the same function (its traces and registrations)
+through a client with other timeouts or retries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from valgrad._base import BaseClient, Flow
+import httpx
+
+from valgrad._base import NOT_GIVEN, BaseClient, Flow, NotGiven
 from valgrad.errors import APIResponseError, UnprocessableEntityError, status_error_class
 from valgrad.remote import Entry, Item, RemoteFunction
 
-__all__ = ["BATCH_MAX_BYTES", "BATCH_MAX_ITEMS", "RemoteKinds"]
+__all__ = ["BATCH_MAX_BYTES", "BATCH_MAX_ITEMS", "BoundFunction", "RemoteKinds", "gradients_of"]
 
 BATCH_MAX_ITEMS = 1000  # calls per request (the service takes up to 10,000)
 BATCH_MAX_BYTES = 8 << 20  # body bytes per request (the service's default limit is 64 MiB)
 BATCH_PATH = "batch/value-and-gradients"
+R = TypeVar("R")
 
 
 class RemoteKinds(BaseClient):
@@ -32,23 +36,10 @@ class RemoteKinds(BaseClient):
     def _run(self, flow: Flow[Any]) -> Any:
         raise NotImplementedError
 
-    def _function(self, kind: str, f: Callable[..., Any], params: Any, unconnected_gradients: str) -> Any:
-        remote = RemoteFunction(f, params, unconnected_gradients, kind)
-
-        def decorated(*args: Any, **kwargs: Any) -> Any:
-            if remote.nested(args, kwargs):
-                return remote.local(args, kwargs)
-            return self._run(self._call(remote, args, kwargs))
-
-        def batch(calls: Sequence[Any], return_exceptions: bool = False, max_items: int = BATCH_MAX_ITEMS,
-                  max_bytes: int = BATCH_MAX_BYTES) -> Any:
-            """Results of many calls (tuples of arguments) in order, sent as batch requests."""
-            return self._run(self._batch(remote, calls, return_exceptions, max_items, max_bytes))
-
-        decorated.__doc__ = f"Remote {remote.kind.path} of {getattr(f, '__name__', 'f')}."
-        if kind == "gradients":
-            decorated.batch = batch  # type: ignore[attr-defined]
-        return decorated
+    def _function(self, kind: str, f: Callable[..., Any], params: Any, unconnected_gradients: str,
+                  pick: Callable[[Any], Any] | None = None) -> BoundFunction[Any]:
+        """The callable ``<kind>_function`` returns; ``pick`` takes the part of each result it gives back."""
+        return BoundFunction(self, RemoteFunction(f, params, unconnected_gradients, kind), pick)
 
     def _batch(self, remote: RemoteFunction, calls: Sequence[Any], return_exceptions: bool, max_items: int,
                max_bytes: int) -> Flow[list[Any]]:
@@ -83,6 +74,53 @@ class RemoteKinds(BaseClient):
             raise APIResponseError(f"expected {len(chunk)} batch results, got {answers!r:.80}")
         for (i, _, _), answer in zip(chunk, answers, strict=True):
             results[i] = _item(remote, entry, answer)
+
+
+class BoundFunction(Generic[R]):
+    """A remote function bound to a client: ``g(*args)``, ``g.batch(calls)``, ``g.with_options(timeout=...)``.
+
+    Calls return the result (``Client``) or a coroutine (``AsyncClient``), unless their
+    arguments are traced by an enclosing derivative: then the local engine runs the
+    call and the enclosing trace records it (nesting).
+    """
+
+    def __init__(self, client: RemoteKinds, remote: RemoteFunction, pick: Callable[[Any], Any] | None) -> None:
+        self._client, self._remote, self._pick = client, remote, pick
+        self.__doc__ = f"Remote {remote.kind.path} of {getattr(remote.f, '__name__', 'f')}."
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R:
+        if self._remote.nested(args, kwargs):
+            local = self._remote.local(args, kwargs)
+            result: R = local if self._pick is None else self._pick(local)
+        else:
+            result = self._client._run(self._picked(self._client._call(self._remote, args, kwargs)))
+        return result
+
+    def batch(self, calls: Sequence[Any], return_exceptions: bool = False, max_items: int = BATCH_MAX_ITEMS,
+              max_bytes: int = BATCH_MAX_BYTES) -> Any:
+        """Results of many calls (tuples of arguments) in order, sent as batch requests (value and gradients)."""
+        flow = self._client._batch(self._remote, calls, return_exceptions, max_items, max_bytes)
+        return self._client._run(self._picked_each(flow))
+
+    def with_options(self, *, timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+                     max_retries: int | NotGiven = NOT_GIVEN) -> BoundFunction[R]:
+        """This function through ``client.with_options(...)``, keeping its traces and registrations."""
+        client = self._client.with_options(timeout=timeout, max_retries=max_retries)
+        return BoundFunction(client, self._remote, self._pick)
+
+    def _picked(self, flow: Flow[Any]) -> Flow[Any]:
+        result = yield from flow
+        return result if self._pick is None else self._pick(result)
+
+    def _picked_each(self, flow: Flow[list[Any]]) -> Flow[list[Any]]:
+        results = yield from flow
+        pick = self._pick
+        return results if pick is None else [r if isinstance(r, Exception) else pick(r) for r in results]
+
+
+def gradients_of(result: tuple[Any, list[Any]]) -> list[Any]:
+    """The gradients of a value-and-gradients result: what ``gradients_function`` gives back."""
+    return result[1]
 
 
 def _item(remote: RemoteFunction, entry: Entry, answer: Any) -> Any:

@@ -21,7 +21,7 @@ import httpx
 import msgpack
 import numpy as np
 
-from engine.codec import encode_tensor
+from engine import encode_tensor
 from valgrad.errors import APIResponseError
 
 __all__ = ["ENCODINGS", "MSGPACK", "Body", "Encoding", "check_encoding", "headers_for", "json_size", "payload",

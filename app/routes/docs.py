@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
+from app.openapi import SEED
+from app.route_support import service_of
+
 router = APIRouter(include_in_schema=False)
 TITLE = "valgrad"
+_REGISTER_SEED = orjson.dumps({"function": SEED})
 
 
 def _root(request: Request) -> str:
@@ -16,7 +21,13 @@ def _root(request: Request) -> str:
 
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
-    """Swagger UI for the schema at /openapi.json."""
+    """Swagger UI for the schema at /openapi.json.
+
+    The registered-function operations' examples name TF's seed (``app.openapi.SEED_FUNCTION_ID``), so
+    the page registers it on this replica first: "Try it out" then answers 200 on every operation
+    (registering is idempotent, and a replica that has evicted it since answers 404 unknown_function).
+    """
+    await service_of(request).answer_register(_REGISTER_SEED)
     root = _root(request)
     return get_swagger_ui_html(
         openapi_url=f"{root}/openapi.json", title=f"{TITLE} - Swagger UI",

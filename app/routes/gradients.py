@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.deps import read_body, service_of
-from app.openapi import request_body, responses
+from app.openapi import operation, responses
+from app.route_support import read_body, service_of
+from app.schemas import ValueAndGradientsRequest, ValueAndGradientsResponse
 from app.wire import JSONBytes
 
 router = APIRouter(tags=["gradients"])
@@ -15,9 +16,9 @@ router = APIRouter(tags=["gradients"])
     "/v1/value-and-gradients",
     operation_id="valueAndGradients",
     summary="Value and gradients of a function",
-    response_class=JSONBytes,
-    openapi_extra=request_body("ValueAndGradientsRequest", "seed", "params_by_name", "graph", "base64"),
-    responses=responses("ValueAndGradientsResponse", 400, 401, 413, 415, 422, 503,
+    response_model=ValueAndGradientsResponse,
+    openapi_extra=operation(ValueAndGradientsRequest, "seed", "params_by_name", "graph", "base64"),
+    responses=responses(ValueAndGradientsResponse, 400, 401, 413, 415, 422, 503,
                         examples=("seed_response", "params_response", "base64_response")),
 )
 async def value_and_gradients(request: Request) -> JSONBytes:

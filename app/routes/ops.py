@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.openapi import responses
+from app.openapi import operation, responses
+from app.schemas import OpSet
 from app.wire import JSONBytes, dumps
-from engine.ir import NEWEST_OPSET
-from engine.registry import ALIASES, OPS, REQUIRED, Op
+from engine import ALIASES, NEWEST_OPSET, OPS, REQUIRED, Op
 
 router = APIRouter(tags=["ops"])
 
@@ -36,8 +36,9 @@ def op_set() -> bytes:
     return dumps({"opset": NEWEST_OPSET, "ops": ops})
 
 
-@router.get("/v1/ops", operation_id="listOps", summary="List the op set", response_class=JSONBytes,
-            responses=responses("OpSet", 401, ok_description="Every op: arity, attributes and gradient convention"))
+@router.get("/v1/ops", operation_id="listOps", summary="List the op set", response_model=OpSet,
+            openapi_extra=operation(),
+            responses=responses(OpSet, 401, description="Every op: arity, attributes and gradient convention"))
 async def list_ops() -> JSONBytes:
     """Every op a function may use: name, aliases, arity, attributes with defaults, and a one-line doc."""
     return JSONBytes(op_set())

@@ -1,4 +1,4 @@
-"""Where compiled kernels live: a bounded in-process LRU, and optionally generated modules on disk.
+"""Where compiled kernels live on disk, optionally: generated modules shared by processes and restarts.
 
 On disk, a region's module is written once under a name that hashes its
 source, and numba's own cache (``cache=True``) keeps the machine code next to
@@ -14,41 +14,12 @@ import importlib.util
 import os
 import sys
 import tempfile
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["LRU", "load_source"]
+__all__ = ["load_source"]
 
 V = TypeVar("V")
-
-
-class LRU(Generic[V]):
-    """A thread-safe mapping that forgets its least recently used entry beyond ``size``."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[Hashable, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> V | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: V) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 def load_source(source: str, cache_dir: str | None) -> dict[str, Any]:

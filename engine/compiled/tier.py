@@ -22,9 +22,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from engine.compiled.build import MismatchError, Options, build
-from engine.compiled.cache import LRU
 from engine.compiled.runner import Runner
 from engine.ir import Graph
+from engine.memo import Memo
 from engine.tape import Plan
 
 __all__ = ["Settings", "Tier", "default_threads", "signature"]
@@ -67,9 +67,9 @@ class Tier:
         threads = settings.threads or default_threads()
         self.options = Options(threads=threads, parallel_min=settings.parallel_min, max_nodes=settings.max_nodes,
                                cache_dir=settings.cache_dir)
-        self.runners: LRU[Runner] = LRU(settings.cache_size)
+        self.runners: Memo[Hashable, Runner] = Memo(settings.cache_size)
         self.calls: OrderedDict[Hashable, int] = OrderedDict()  # bounded: the most recent keys
-        self.closed: LRU[str] = LRU(4096)  # keys never to build again: why
+        self.closed: Memo[Hashable, str] = Memo(4096)  # keys never to build again: why
         self.stats: Counter[str] = Counter()
         self.seconds = 0.0  # spent compiling
         self.jobs: queue.Queue[tuple[Hashable, Graph, list[int], Plan, list[Any]]] = queue.Queue(settings.max_pending)

@@ -26,5 +26,9 @@ from engine.ops import (  # noqa: F401  # noqa: F401  - op set 2
 )
 from engine.ops.lift import stop_gradient
 from engine.ops.ml import log_softmax, logsumexp, sigmoid, softmax
+from engine.ops.special import digamma, erf, erfc, gammaln, log_expit, logit, polygamma, xlogy
 
-__all__ = ["log_softmax", "logsumexp", "sigmoid", "softmax", "stop_gradient"]
+__all__ = [
+    "digamma", "erf", "erfc", "gammaln", "log_expit", "log_softmax", "logit", "logsumexp", "polygamma", "sigmoid",
+    "softmax", "stop_gradient", "xlogy",
+]

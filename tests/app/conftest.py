@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from app_support import LiveServer, TestClient, make_client, start_server, stop_server
+from app_support import TestClient, make_client
+
+from tests.support import LiveServer, serve
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +36,8 @@ def client_with() -> Iterator[Callable[..., TestClient]]:
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The service with default settings, served by uvicorn (uvloop, httptools) in a subprocess."""
-    server = start_server(str(tmp_path_factory.mktemp("live")))
-    yield server
-    stop_server(server)
+    with serve(log=tmp_path_factory.mktemp("live") / "server.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +45,7 @@ def live_strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     """A served app with API keys, a single evaluation slot and no queue."""
     env = {"VALGRAD_API_KEYS": "k-one,k-two", "VALGRAD_MAX_CONCURRENCY": "1", "VALGRAD_MAX_QUEUE": "0",
            "VALGRAD_RETRY_AFTER_SECONDS": "2"}
-    server = start_server(str(tmp_path_factory.mktemp("strict")), env)
-    yield server
-    stop_server(server)
+    with serve(env=env, log=tmp_path_factory.mktemp("strict") / "server.log") as server:
+        yield server
 
 

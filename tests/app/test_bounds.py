@@ -20,7 +20,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from app_support import ROOT, SEED, LiveServer, assert_problem, make_client, start_server, stop_server
+from app_support import ROOT, LiveServer, assert_problem, make_client, start_server, stop_server
+
+from tests.support import SEED, SEED_ARGS, SEED_VALUE, slowdown, time_budget
 
 URL = "/v1/value-and-gradients"
 # Legitimate and statically cheap enough (well under the FLOP limit), but a second or more of NumPy work.
@@ -31,8 +33,8 @@ BIG = {"function": {"inputs": ["x"], "expression": "sum(exp(broadcast_to(x, shap
 
 
 def seed_ok(http: httpx.Client | object) -> bool:
-    r = http.post(URL, json={"function": SEED, "args": [2, 3]})  # type: ignore[attr-defined]
-    return bool(r.status_code == 200 and r.json()["value"] == 6.0)
+    r = http.post(URL, json={"function": SEED, "args": SEED_ARGS})  # type: ignore[attr-defined]
+    return bool(r.status_code == 200 and r.json()["value"] == SEED_VALUE)
 
 
 def metric(text: str, name: str) -> float:
@@ -42,14 +44,13 @@ def metric(text: str, name: str) -> float:
 # -- defects 1, 2, 5 (the service's backstop): deadline and memory cap -----------------------------------
 
 
+@pytest.mark.slow  # kills an evaluation worker past its deadline and starts another: `make test`
 def test_an_evaluation_past_its_deadline_is_stopped_and_the_server_goes_on() -> None:
     with make_client(eval_timeout_seconds=0.3) as c:
-        start = time.perf_counter()
-        r = c.post(URL, json=SLOW)
-        elapsed = time.perf_counter() - start
+        with time_budget(10):  # the deadline plus starting a worker, not the evaluation's seconds
+            r = c.post(URL, json=SLOW)
         assert_problem(r, 422, "deadline_exceeded")
         assert "VALGRAD_EVAL_TIMEOUT_SECONDS" in r.json()["detail"]
-        assert elapsed < 10, elapsed  # the deadline plus starting a worker, not the evaluation's seconds
         assert seed_ok(c)
         small = c.post(URL, json={"function": {"inputs": ["x"], "expression": "sum(x * x)"}, "args": [[1.0] * 5000]})
         assert small.status_code == 200 and small.json()["value"] == 5000.0  # in a fresh worker
@@ -57,6 +58,7 @@ def test_an_evaluation_past_its_deadline_is_stopped_and_the_server_goes_on() -> 
     assert metric(text, 'valgrad_eval_workers_ended_total{reason="deadline"}') == 1.0
 
 
+@pytest.mark.slow  # an evaluation worker runs into its memory cap and another starts: `make test`
 def test_an_evaluation_past_its_memory_cap_is_out_of_memory_and_the_server_goes_on() -> None:
     with make_client(eval_memory_bytes=64 << 20) as c:
         r = c.post(URL, json=BIG)
@@ -128,9 +130,8 @@ def test_connections_past_the_cap_evict_the_oldest_half_sent_heads(bounded: Live
     sockets = [connect(bounded) for _ in range(60)]
     for s in sockets:
         s.sendall(b"GET /healthz HTTP/1.1\r\n")
-    start = time.perf_counter()
-    assert httpx.get(bounded.url + "/healthz", timeout=10).status_code == 200
-    assert time.perf_counter() - start < 2
+    with time_budget(2):
+        assert httpx.get(bounded.url + "/healthz", timeout=10).status_code == 200
     gone = sum(closed_within(s, 0.2) is not None for s in sockets[:20])
     assert gone == 20  # the oldest half-sent heads made room
     for s in sockets:
@@ -199,7 +200,7 @@ def test_health_answers_promptly_while_sixty_clients_send_small_evaluations(tmp_
             with httpx.Client(base_url=server.url, timeout=30) as http:
                 while not stop.is_set():
                     start = time.perf_counter()
-                    http.post(URL, json={"function": SEED, "args": [2, 3]})
+                    http.post(URL, json={"function": SEED, "args": SEED_ARGS})
                     requests.append(time.perf_counter() - start)
 
         threads = [threading.Thread(target=client) for _ in range(60)]
@@ -213,6 +214,7 @@ def test_health_answers_promptly_while_sixty_clients_send_small_evaluations(tmp_
             t.join()
         stop_server(server)
     p99 = sorted(busy)[int(0.99 * len(busy))]
-    # 100 ms on a quiet machine; the clients share the cores here, so on a busy machine the bound is twice the
-    # median latency of their own requests (before the fix, probes queued behind those requests: 2-3 times it).
-    assert p99 < max(0.1, 2 * statistics.median(requests)), (p99, statistics.median(requests))
+    # 100 ms on a quiet machine, stretched by the machine's slowdown now; the clients share the cores here, so the
+    # bound is at least twice the median latency of their own requests (before the fix, probes queued behind those
+    # requests: 2-3 times it).
+    assert p99 < max(0.1 * slowdown(), 2 * statistics.median(requests)), (p99, statistics.median(requests))

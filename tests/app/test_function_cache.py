@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from app_support import TestClient, assert_problem
 
-from app.function_cache import FunctionRegistry
+from app.function_cache import FunctionCache
 from engine.graph import load_function
 from engine.ir import Graph
 
@@ -18,19 +18,19 @@ def g(k: int) -> Graph:
 
 
 def test_count_bound_evicts_least_recently_used() -> None:
-    reg = FunctionRegistry(max_functions=2, max_bytes=10**6)
+    reg = FunctionCache(max_functions=2, max_bytes=10**6)
     a, b, c = g(1), g(2), g(3)
     reg.intern(a), reg.intern(b)
     assert reg.get(a.id) is a  # a is now the most recently used
     reg.intern(c)
     assert b.id not in reg and a.id in reg and c.id in reg
-    assert reg.stats().evictions == 1 and len(reg) == 2
+    assert reg.stats().evictions == 1 and reg.stats().functions == 2
 
 
 def test_byte_bound_evicts_until_it_fits() -> None:
     graphs = [g(k) for k in range(5)]
     size = len(graphs[0].canonical)
-    reg = FunctionRegistry(max_functions=100, max_bytes=size * 3)
+    reg = FunctionCache(max_functions=100, max_bytes=size * 3)
     for graph in graphs:
         reg.intern(graph)
     assert [x.id in reg for x in graphs] == [False, False, True, True, True]
@@ -38,20 +38,20 @@ def test_byte_bound_evicts_until_it_fits() -> None:
 
 
 def test_interning_returns_the_held_graph() -> None:
-    reg = FunctionRegistry(10, 10**6)
+    reg = FunctionCache(10, 10**6)
     first, again = g(7), g(7)
     assert reg.intern(first) == (first, True)
     assert reg.intern(again) == (first, False)
 
 
 def test_graph_larger_than_the_cache_is_not_held() -> None:
-    reg = FunctionRegistry(10, 10)
+    reg = FunctionCache(10, 10)
     graph = g(1)
-    assert not reg.fits(graph) and reg.intern(graph) == (graph, False) and len(reg) == 0
+    assert not reg.fits(graph) and reg.intern(graph) == (graph, False) and reg.stats().functions == 0
 
 
 def test_hits_and_misses_are_counted() -> None:
-    reg = FunctionRegistry(10, 10**6)
+    reg = FunctionCache(10, 10**6)
     graph = g(1)
     reg.intern(graph)
     reg.get(graph.id), reg.get("sha256:nope"), reg.get("sha256:nope")
@@ -60,7 +60,7 @@ def test_hits_and_misses_are_counted() -> None:
 
 
 def test_source_alias_is_dropped_with_its_function() -> None:
-    reg = FunctionRegistry(max_functions=1, max_bytes=10**6)
+    reg = FunctionCache(max_functions=1, max_bytes=10**6)
     a, b = g(1), g(2)
     reg.intern(a)
     reg.remember_source(b"source-a", a)
@@ -70,7 +70,7 @@ def test_source_alias_is_dropped_with_its_function() -> None:
 
 
 def test_concurrent_interning_keeps_bounds() -> None:
-    reg = FunctionRegistry(max_functions=8, max_bytes=10**6)
+    reg = FunctionCache(max_functions=8, max_bytes=10**6)
     graphs = [g(k) for k in range(40)]
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda x: (reg.intern(x), reg.get(x.id)), graphs * 5))

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from app_support import SEED, LiveServer, TestClient, assert_problem, make_client
+from app_support import LiveServer, TestClient, assert_problem, make_client
+
+from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE
 
 KEYS = ["first-key", "second-key"]
-PROTECTED = [("post", "/v1/value-and-gradients", {"function": SEED, "args": [2, 3]}),
+PROTECTED = [("post", "/v1/value-and-gradients", {"function": SEED, "args": SEED_ARGS}),
              ("post", "/v1/functions", {"function": SEED}),
              ("get", "/v1/functions/sha256:" + "0" * 64, None),
              ("post", "/v1/functions/sha256:" + "0" * 64 + "/value-and-gradients", {"args": [1]}),
@@ -37,8 +39,8 @@ def test_missing_or_wrong_key_is_401(keyed: TestClient, method: str, path: str, 
 @pytest.mark.parametrize("headers", [{"Authorization": "Bearer first-key"}, {"authorization": "bearer second-key"},
                                      {"X-API-Key": "second-key"}])
 def test_valid_key_in_either_header_is_accepted(keyed: TestClient, headers: dict[str, str]) -> None:
-    r = keyed.post("/v1/value-and-gradients", json={"function": SEED, "args": [2, 3]}, headers=headers)
-    assert r.status_code == 200 and r.json()["value"] == 6.0
+    r = keyed.post("/v1/value-and-gradients", json={"function": SEED, "args": SEED_ARGS}, headers=headers)
+    assert r.status_code == 200 and r.json()["value"] == SEED_VALUE
 
 
 @pytest.mark.parametrize("path", OPEN)
@@ -79,10 +81,10 @@ def test_no_keys_configured_means_open(client: TestClient) -> None:
 
 @pytest.mark.slow
 def test_live_server_checks_keys_from_environment(live_strict: LiveServer) -> None:
-    body = {"function": SEED, "args": [2, 3]}
+    body = {"function": SEED, "args": SEED_ARGS}
     without = httpx.post(live_strict.url + "/v1/value-and-gradients", json=body, timeout=10)
     with_key = httpx.post(live_strict.url + "/v1/value-and-gradients", json=body, timeout=10,
                           headers={"X-API-Key": "k-one"})
     assert_problem(without, 401, "unauthorized")
-    assert with_key.status_code == 200 and with_key.json()["gradients"] == [27.0, -4.0]
+    assert with_key.status_code == 200 and with_key.json()["gradients"] == SEED_GRADIENTS
     assert httpx.get(live_strict.url + "/healthz", timeout=10).status_code == 200

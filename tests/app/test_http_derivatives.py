@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from app_support import SEED, LiveServer, TestClient, assert_problem
+from app_support import TestClient, assert_problem
 
 import engine
 from app.bodies import EXAMPLES
 from engine.codec import decode_tensor, encode_tensor
+from tests.support import SEED, SEED_ANSWER, SEED_ARGS, LiveServer
 
 rng = np.random.default_rng(7)
 W = rng.standard_normal((4, 3))
@@ -22,8 +23,8 @@ NET = {"inputs": ["w", "x"], "expression": "tanh(w @ x)"}
 LISTED = {"inputs": ["x", "y"], "expression": ["sum(x * y)", "sin(x) * y[0]"]}
 # (name, function, args, params, vectors for jvp/hvp)
 CASES: list[tuple[str, dict[str, Any], list[Any], Any, Any]] = [
-    ("seed", SEED, [2.0, 3.0], None, [1.0, -0.5]),
-    ("seed one param", SEED, [2.0, 3.0], ["y"], 2.0),
+    ("seed", SEED, SEED_ARGS, None, [1.0, -0.5]),
+    ("seed one param", SEED, SEED_ARGS, ["y"], 2.0),
     ("matrix-vector", NET, [W, X3], None, [np.ones_like(W), X3]),
     ("by index", NET, [W, X3], [1], X3[::-1].copy()),
     ("list output", LISTED, [X3, X3 + 1.0], None, [X3, np.ones(3)]),
@@ -119,11 +120,11 @@ def test_a_jacobian_of_1e4_by_1e4_is_refused_up_front(client: TestClient) -> Non
 
 
 def test_bad_tangents_and_vectors_are_422s(client: TestClient) -> None:
-    r = client.post("/v1/value-and-jvp", json={"function": SEED, "args": [2, 3], "tangents": [1, 2, 3]})
+    r = client.post("/v1/value-and-jvp", json={"function": SEED, "args": SEED_ARGS, "tangents": [1, 2, 3]})
     assert_problem(r, 422, "invalid_args", "/tangents")
-    r = client.post("/v1/hvp", json={"function": SEED, "args": [2, 3]})
+    r = client.post("/v1/hvp", json={"function": SEED, "args": SEED_ARGS})
     assert_problem(r, 422, "invalid_request", "/vectors")
-    r = client.post("/v1/hvp", json={"function": SEED, "args": [2, 3], "vectors": [[1, 2], 0]})
+    r = client.post("/v1/hvp", json={"function": SEED, "args": SEED_ARGS, "vectors": [[1, 2], 0]})
     assert_problem(r, 422, "invalid_args", "/vectors/0")
 
 
@@ -153,10 +154,10 @@ def test_check_gradients_reports_per_param_errors(client_with: Any) -> None:
 @pytest.mark.parametrize("inline", [10_000, 0], ids=["in-thread", "in-worker"])
 def test_batch_items_fail_independently_and_keep_their_order(client_with: Any, inline: int) -> None:
     c = client_with(inline_max_flops=inline)
-    requests = [{"args": [2, 3]}, {"args": [1]}, {"args": [1, 2], "params": ["y"]}, {"args": [1, 2], "dy": [1, 2]},
+    requests = [{"args": SEED_ARGS}, {"args": [1]}, {"args": [1, 2], "params": ["y"]}, {"args": [1, 2], "dy": [1, 2]},
                 {"args": "x"}, {"args": [1, 2], "extra": 1}, {"args": [1, 2], "dy": 2.0}]
     out = c.post("/v1/batch/value-and-gradients", json={"function": SEED, "requests": requests}).json()["results"]
-    assert out[0] == {"value": 6.0, "gradients": [27.0, -4.0], "params": ["x", "y"]}
+    assert out[0] == SEED_ANSWER
     assert out[1]["error"]["code"] == "invalid_args" and out[1]["error"]["pointer"] == "/requests/1/args"
     assert out[2] == {"value": -2.0, "gradients": [-3.0], "params": ["y"]}
     assert out[3]["error"]["code"] == "invalid_dy" and out[3]["error"]["pointer"].startswith("/requests/3/dy")

@@ -106,6 +106,7 @@ def test_any_binary_argument_selects_base64(client: TestClient) -> None:
     assert same_bits(from_b64(r["value"]), np.array([6.0])) and same_bits(from_b64(r["gradients"][0]), np.array(3.0))
 
 
+@pytest.mark.slow  # a million elements each way: `make test`
 @pytest.mark.parametrize("encoding", ["base64", "list"])
 def test_million_element_round_trip(client: TestClient, encoding: str) -> None:
     x = np.random.default_rng(5).standard_normal(10**6)

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from app_support import SEED, TestClient, assert_problem, make_client
+from app_support import TestClient, assert_problem, make_client
 
 from app.errors import PROBLEMS
 from engine.errors import LimitError, TracingError
+from tests.support import SEED, SEED_ARGS
 
 URL = "/v1/value-and-gradients"
 LIMITED = dict(max_flops=10**6, max_tensor_elements=10**5, max_request_elements=150_000, max_body_bytes=2 * 10**6,
@@ -36,8 +37,8 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("not JSON media type", {"content": b"{}", "headers": {"content-type": "text/plain"}},
      415, "unsupported_media_type", None),
     ("body is an array", {"json": [1]}, 422, "invalid_request", None),
-    ("unknown field", {"json": {"function": SEED, "args": [2, 3], "x": 1}}, 422, "invalid_request", "/x"),
-    ("bad encoding", {"json": {"function": SEED, "args": [2, 3], "encoding": "hex"}},
+    ("unknown field", {"json": {"function": SEED, "args": SEED_ARGS, "x": 1}}, 422, "invalid_request", "/x"),
+    ("bad encoding", {"json": {"function": SEED, "args": SEED_ARGS, "encoding": "hex"}},
      422, "invalid_request", "/encoding"),
     ("function missing", {"json": {"args": [1]}}, 422, "invalid_graph", "/function"),
     ("nodes not a list", {"json": {"function": {"inputs": ["x"], "nodes": 3, "outputs": "x"}, "args": [1]}},
@@ -61,11 +62,11 @@ CASES: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("bad base64", {"json": {"function": fn("x"),
                              "args": [{"dtype": "float64", "shape": [1], "data": "!!!!!!!!!!!="}]}},
      422, "invalid_args", "/args/0/data"),
-    ("mixed params", {"json": {"function": SEED, "args": [2, 3], "params": [0, "y"]}}, 422, "invalid_params", None),
-    ("unknown param", {"json": {"function": SEED, "args": [2, 3], "params": ["q"]}},
+    ("mixed params", {"json": {"function": SEED, "args": SEED_ARGS, "params": [0, "y"]}}, 422, "invalid_params", None),
+    ("unknown param", {"json": {"function": SEED, "args": SEED_ARGS, "params": ["q"]}},
      422, "invalid_params", "/params/0"),
-    ("dy wrong shape", {"json": {"function": SEED, "args": [2, 3], "dy": [1, 2]}}, 422, "invalid_dy", "/dy"),
-    ("dy not a number", {"json": {"function": SEED, "args": [2, 3], "dy": "big"}}, 422, "invalid_dy", "/dy"),
+    ("dy wrong shape", {"json": {"function": SEED, "args": SEED_ARGS, "dy": [1, 2]}}, 422, "invalid_dy", "/dy"),
+    ("dy not a number", {"json": {"function": SEED, "args": SEED_ARGS, "dy": "big"}}, 422, "invalid_dy", "/dy"),
     ("dy count", {"json": {"function": fn(["x", "x"]), "args": [1], "dy": [1]}}, 422, "invalid_dy", "/dy"),
     ("singular matrix", {"json": {"function": fn("sum(linalg.inv(x))"), "args": [[[1.0, 2.0], [2.0, 4.0]]]}},
      422, "linalg_error", None),
@@ -165,7 +166,7 @@ class FailingService:
 def test_server_side_failures_map_through_the_table(exc: BaseException, status: int, code: str) -> None:
     with make_client() as c:
         c.app.state.service = FailingService(exc)  # type: ignore[attr-defined]
-        r = c.post(URL, json={"function": SEED, "args": [2, 3]})
+        r = c.post(URL, json={"function": SEED, "args": SEED_ARGS})
     body = assert_problem(r, status, code)
     assert "secret internals" not in body["detail"] and r.headers["x-request-id"]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from app_support import SEED, TestClient, assert_problem
+from app_support import TestClient, assert_problem
+
+from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS
 
 
 def test_registration_is_201_then_200_with_same_info(client_with: Callable[..., TestClient]) -> None:
@@ -46,8 +48,9 @@ def test_registered_canonical_form_registers_to_same_id(client: TestClient) -> N
 
 def test_registered_function_evaluates_like_one_shot(client: TestClient) -> None:
     fid = client.post("/v1/functions", json={"function": SEED}).json()["id"]
-    for params, grads in ((None, [27.0, -4.0]), (["y"], [-4.0]), ([1], [-4.0])):
-        body = {"args": [2, 3]} if params is None else {"args": [2, 3], "params": params}
+    dy = SEED_GRADIENTS[1]
+    for params, grads in ((None, SEED_GRADIENTS), (["y"], [dy]), ([1], [dy])):
+        body = {"args": SEED_ARGS} if params is None else {"args": SEED_ARGS, "params": params}
         r = client.post(f"/v1/functions/{fid}/value-and-gradients", json=body)
         assert r.status_code == 200 and r.json()["gradients"] == grads
 
@@ -71,7 +74,7 @@ def test_unknown_function_is_404_with_code(client: TestClient) -> None:
 
 def test_registered_evaluation_rejects_a_function_field(client: TestClient) -> None:
     fid = client.post("/v1/functions", json={"function": SEED}).json()["id"]
-    r = client.post(f"/v1/functions/{fid}/value-and-gradients", json={"function": SEED, "args": [2, 3]})
+    r = client.post(f"/v1/functions/{fid}/value-and-gradients", json={"function": SEED, "args": SEED_ARGS})
     assert_problem(r, 422, "invalid_request", "/function")
 
 

@@ -45,6 +45,7 @@ def test_random_envelopes_never_cause_a_500(client: TestClient, body: dict[str, 
     check(client.post("/v1/value-and-gradients", json=body))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(body=st.binary(max_size=64) | st.builds(lambda v: json.dumps(v).encode(), json_value))
 def test_random_bodies_never_cause_a_500(client: TestClient, body: bytes) -> None:

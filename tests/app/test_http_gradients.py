@@ -5,55 +5,58 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from app_support import SEED, TestClient, assert_problem
+from app_support import TestClient, assert_problem
 
 from app.openapi import EXAMPLES
+from tests.support import SEED, SEED_ANSWER, SEED_ARGS, SEED_GRADIENTS, SEED_GRAPH, SEED_VALUE
 
 URL = "/v1/value-and-gradients"
+X, Y = SEED_ARGS
+DX, DY = SEED_GRADIENTS
 
 
 @pytest.mark.parametrize(("params", "gradients", "names"), [
-    (None, [27.0, -4.0], ["x", "y"]),
-    (["x", "y"], [27.0, -4.0], ["x", "y"]),
-    ([1], [-4.0], ["y"]),
-    (["y"], [-4.0], ["y"]),
-    ("y", [-4.0], ["y"]),
-    (-1, [-4.0], ["y"]),
+    (None, [DX, DY], ["x", "y"]),
+    (["x", "y"], [DX, DY], ["x", "y"]),
+    ([1], [DY], ["y"]),
+    (["y"], [DY], ["y"]),
+    ("y", [DY], ["y"]),
+    (-1, [DY], ["y"]),
     ([], [], []),
-    (["x", "x"], [27.0, 27.0], ["x", "x"]),
+    (["x", "x"], [DX, DX], ["x", "x"]),
 ])
 def test_seed_returns_value_and_requested_gradients(client: TestClient, params: Any, gradients: list[float],
                                                     names: list[str]) -> None:
-    body: dict[str, Any] = {"function": SEED, "args": [2, 3]}
+    body: dict[str, Any] = {"function": SEED, "args": SEED_ARGS}
     if params is not None:
         body["params"] = params
     r = client.post(URL, json=body)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
-    assert r.json() == {"value": 6.0, "gradients": gradients, "params": names}
+    assert r.json() == {"value": SEED_VALUE, "gradients": gradients, "params": names}
 
 
 def test_mixed_params_is_tf_error_message(client: TestClient) -> None:
-    r = client.post(URL, json={"function": SEED, "args": [2, 3], "params": [0, "y"]})
+    r = client.post(URL, json={"function": SEED, "args": SEED_ARGS, "params": [0, "y"]})
     body = assert_problem(r, 422, "invalid_params")
     assert body["detail"] == "params must be all strings or all integers; got [0, 'y']."
 
 
 @pytest.mark.parametrize(("params", "pointer"), [(["z"], "/params/0"), ([2], "/params/0"), ([1.0], None)])
 def test_bad_params_are_422_naming_the_parameter(client: TestClient, params: Any, pointer: str | None) -> None:
-    r = client.post(URL, json={"function": SEED, "args": [2, 3], "params": params})
+    r = client.post(URL, json={"function": SEED, "args": SEED_ARGS, "params": params})
     body = assert_problem(r, 422, "invalid_params", pointer)
     assert "x" in body["detail"] or "1.0" in body["detail"]
 
 
 def test_args_by_name_match_args_by_position(client: TestClient) -> None:
-    by_name = client.post(URL, json={"function": SEED, "args": {"y": 3, "x": 2}}).json()
-    assert by_name == client.post(URL, json={"function": SEED, "args": [2, 3]}).json()
+    by_name = client.post(URL, json={"function": SEED, "args": {"y": Y, "x": X}}).json()
+    assert by_name == client.post(URL, json={"function": SEED, "args": SEED_ARGS}).json()
 
 
 def test_dy_weights_gradients_not_value(client: TestClient) -> None:
-    r = client.post(URL, json={"function": SEED, "args": [2, 3], "dy": 2}).json()
-    assert r == {"value": 6.0, "gradients": [54.0, -8.0], "params": ["x", "y"]}
+    r = client.post(URL, json={"function": SEED, "args": SEED_ARGS, "dy": 2}).json()
+    assert r == {"value": SEED_VALUE, "gradients": [2 * DX, 2 * DY], "params": ["x", "y"]}
 
 
 def test_list_output_takes_one_dy_per_output(client: TestClient) -> None:
@@ -70,12 +73,8 @@ def test_unconnected_gradients_are_null_or_zero(client: TestClient, mode: str, g
 
 
 def test_graph_and_expression_forms_agree(client: TestClient) -> None:
-    graph = {"version": 1, "inputs": ["x", "y"], "outputs": "f", "nodes": [
-        {"id": "a", "op": "mul", "args": ["x", "x"]}, {"id": "b", "op": "mul", "args": ["a", "x"]},
-        {"id": "c", "op": "mul", "args": ["b", "y"]}, {"id": "d", "op": "mul", "args": ["x", "y"]},
-        {"id": "e", "op": "mul", "args": ["d", "y"]}, {"id": "f", "op": "sub", "args": ["c", "e"]}]}
-    r = client.post(URL, json={"function": graph, "args": [2, 3]})
-    assert r.json() == {"value": 6.0, "gradients": [27.0, -4.0], "params": ["x", "y"]}
+    r = client.post(URL, json={"function": SEED_GRAPH, "args": SEED_ARGS})
+    assert r.json() == SEED_ANSWER
 
 
 def test_gradients_have_argument_shapes(client: TestClient) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +12,9 @@ import numpy as np
 import orjson
 import pybase64
 import pytest
-from app_support import ROOT, SEED, LiveServer, assert_problem, start_server, stop_server
+from app_support import assert_problem
+
+from tests.support import ROOT, SEED, SEED_ANSWER, SEED_ARGS, SEED_GRADIENTS, LiveServer, serve
 
 pytestmark = pytest.mark.slow  # every test talks to a uvicorn subprocess
 
@@ -23,12 +26,12 @@ def http(live: LiveServer) -> Any:
 
 
 def test_seed_over_http(http: httpx.Client) -> None:
-    r = http.post("/v1/value-and-gradients", json={"function": SEED, "args": [2, 3]})
-    assert r.json() == {"value": 6.0, "gradients": [27.0, -4.0], "params": ["x", "y"]}
+    r = http.post("/v1/value-and-gradients", json={"function": SEED, "args": SEED_ARGS})
+    assert r.json() == SEED_ANSWER
     for params in ([1], ["y"]):
-        r = http.post("/v1/value-and-gradients", json={"function": SEED, "args": [2, 3], "params": params})
-        assert r.json()["gradients"] == [-4.0]
-    r = http.post("/v1/value-and-gradients", json={"function": SEED, "args": [2, 3], "params": [0, "y"]})
+        r = http.post("/v1/value-and-gradients", json={"function": SEED, "args": SEED_ARGS, "params": params})
+        assert r.json()["gradients"] == SEED_GRADIENTS[1:]
+    r = http.post("/v1/value-and-gradients", json={"function": SEED, "args": SEED_ARGS, "params": [0, "y"]})
     assert assert_problem(r, 422, "invalid_params")["detail"] == \
         "params must be all strings or all integers; got [0, 'y']."
 
@@ -62,16 +65,13 @@ def test_million_element_base64_round_trip_over_http(http: httpx.Client) -> None
     assert value.tobytes() == (x * x).tobytes() and grad.tobytes() == (2 * x).tobytes()
 
 
-def test_two_workers_serve_and_report_metrics_together(tmp_path: Any) -> None:
-    server = start_server(str(tmp_path), {"VALGRAD_ACCESS_LOG": "false"}, workers=2)
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as c:
-            for _ in range(8):  # new connections spread over both workers
-                assert httpx.post(server.url + "/v1/value-and-gradients", timeout=30,
-                                  json={"function": SEED, "args": [2, 3]}).status_code == 200
-            text = c.get("/metrics").text
-    finally:
-        stop_server(server)
+def test_two_workers_serve_and_report_metrics_together(tmp_path: Path) -> None:
+    with serve("app.cli", "serve", "--workers", "2", env={"VALGRAD_ACCESS_LOG": "false"},
+               log=tmp_path / "server.log") as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        for _ in range(8):  # new connections spread over both workers
+            assert httpx.post(server.url + "/v1/value-and-gradients", timeout=30,
+                              json={"function": SEED, "args": SEED_ARGS}).status_code == 200
+        text = c.get("/metrics").text
     line = next(x for x in text.splitlines() if x.startswith("valgrad_http_requests_total{")
                 and 'route="/v1/value-and-gradients"' in x)
     assert float(line.rsplit(" ", 1)[1]) == 8.0  # summed over workers whichever one answered the scrape

@@ -8,9 +8,11 @@ import msgpack
 import numpy as np
 import orjson
 import pytest
-from app_support import SEED, TestClient, assert_problem
+from app_support import TestClient, assert_problem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.support import SEED, SEED_ANSWER, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE
 
 URL = "/v1/value-and-gradients"
 MP = "application/msgpack"
@@ -44,8 +46,7 @@ def answer(r: Any) -> Any:
 
 
 def test_seed_round_trips_in_msgpack(client: TestClient) -> None:
-    assert answer(post_mp(client, {"function": SEED, "args": [2, 3]})) == {
-        "value": 6.0, "gradients": [27.0, -4.0], "params": ["x", "y"]}
+    assert answer(post_mp(client, {"function": SEED, "args": SEED_ARGS})) == SEED_ANSWER
 
 
 def test_bin_tensors_in_and_out_match_json(client: TestClient) -> None:
@@ -65,17 +66,18 @@ def test_accept_chooses_the_response_format(client: TestClient) -> None:
     r = post_mp(client, body, accept="application/json")
     assert r.headers["content-type"] == "application/json"
     assert r.json()["gradients"][0]["data"] == "AAAAAAAAO0A="  # base64: the args were binary
-    r = client.post(URL, json={"function": SEED, "args": [2, 3]}, headers={"accept": MP})
-    assert answer(r)["gradients"] == [27.0, -4.0]
-    r = post_mp(client, {"function": SEED, "args": [2, 3]}, accept="*/*")
-    assert answer(r)["value"] == 6.0
+    r = client.post(URL, json={"function": SEED, "args": SEED_ARGS}, headers={"accept": MP})
+    assert answer(r)["gradients"] == SEED_GRADIENTS
+    r = post_mp(client, {"function": SEED, "args": SEED_ARGS}, accept="*/*")
+    assert answer(r)["value"] == SEED_VALUE
 
 
 def test_registered_functions_and_gets_speak_msgpack(client: TestClient) -> None:
     info = answer(post_mp(client, {"function": SEED}, url="/v1/functions"))
     fid = info["id"]
     assert info["inputs"] == ["x", "y"]
-    assert answer(post_mp(client, {"args": [2.0, 3.0]}, url=f"/v1/functions/{fid}/value-and-gradients"))["value"] == 6.0
+    by_id = answer(post_mp(client, {"args": SEED_ARGS}, url=f"/v1/functions/{fid}/value-and-gradients"))
+    assert by_id["value"] == SEED_VALUE
     canonical = answer(client.get(f"/v1/functions/{fid}", headers={"accept": MP}))
     assert canonical == client.get(f"/v1/functions/{fid}").json()
     assert answer(client.get("/v1/ops", headers={"accept": MP}))["ops"]
@@ -199,6 +201,7 @@ def test_openapi_documents_both_media_types(client: TestClient) -> None:
     assert set(op["responses"]["200"]["content"]) >= {"application/json", MP}
 
 
+@pytest.mark.slow  # fuzzing: `make test`
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.one_of(st.binary(max_size=64), st.builds(
     lambda obj, cut: msgpack.packb(obj)[:cut], st.recursive(

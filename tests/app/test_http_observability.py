@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from app_support import SEED, LiveServer, TestClient, start_server, stop_server
+from app_support import TestClient
 from fastapi import FastAPI
 
 from app.access import JSONFormatter
+from tests.support import SEED, SEED_ARGS, LiveServer, serve
 
 
 def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
@@ -33,7 +34,7 @@ def test_errors_carry_the_request_id(client: TestClient) -> None:
 def test_metrics_count_requests_by_route_template_and_status(client_with: Callable[..., TestClient]) -> None:
     c = client_with()
     fid = c.post("/v1/functions", json={"function": SEED}).json()["id"]
-    c.post(f"/v1/functions/{fid}/value-and-gradients", json={"args": [2, 3]})
+    c.post(f"/v1/functions/{fid}/value-and-gradients", json={"args": SEED_ARGS})
     c.get("/v1/functions/sha256:" + "1" * 64)
     r = c.get("/metrics")
     assert r.headers["content-type"].startswith("text/plain")
@@ -53,7 +54,8 @@ def test_metrics_count_requests_by_route_template_and_status(client_with: Callab
 
 def test_access_log_is_one_json_line_with_request_id(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="valgrad.access"):
-        client.post("/v1/value-and-gradients", json={"function": SEED, "args": [2, 3]}, headers={"X-Request-ID": "r1"})
+        client.post("/v1/value-and-gradients", json={"function": SEED, "args": SEED_ARGS},
+                    headers={"X-Request-ID": "r1"})
     record = next(r for r in caplog.records if r.name == "valgrad.access")
     line = json.loads(JSONFormatter().format(record))
     assert line["request_id"] == "r1" and line["status"] == 200 and line["route"] == "/v1/value-and-gradients"
@@ -96,14 +98,11 @@ def test_live_server_writes_json_logs(live: LiveServer) -> None:
 @pytest.mark.parametrize("target", [["app.main:app"], ["app.main:create_app", "--factory"]], ids=["app", "factory"])
 def test_plain_uvicorn_writes_json_access_logs(tmp_path: Path, target: list[str]) -> None:
     """Logging is configured where the app is built, so any ASGI server gets access lines with request ids."""
-    server = start_server(str(tmp_path), uvicorn_args=target)
-    try:
+    with serve("uvicorn", *target, log=tmp_path / "server.log") as server:
         httpx.get(server.url + "/healthz", headers={"X-Request-ID": "plain-uvicorn-1"}, timeout=10)
         deadline = time.monotonic() + 10  # the line is written just after the response is sent
         while '"plain-uvicorn-1"' not in server.log() and time.monotonic() < deadline:
             time.sleep(0.05)
-    finally:
-        stop_server(server)
     lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]  # every line is JSON
     assert any(entry.get("request_id") == "plain-uvicorn-1" and entry["logger"] == "valgrad.access"
                and entry["status"] == 200 for entry in lines), server.log()

@@ -9,54 +9,27 @@ from __future__ import annotations
 import re
 import shutil
 import struct
-import subprocess
-import sys
-import time
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from app_support import ROOT, free_port
+
+from tests.support import ROOT, SEED, SEED_ANSWER, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, serve
 
 pytestmark = pytest.mark.slow  # a served app driven in headless Chromium (Playwright)
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-SEED = "x**3*y - x*y**2"
-SCREENSHOT = Path(ROOT) / "docs" / "playground.png"
-SERVE = """
-import sys, uvicorn
-from app.main import create_app
-from app.routes import playground
-app = create_app()
-if not any(getattr(r, "path", None) == "/" for r in app.routes):  # until app/main.py includes the router
-    app.include_router(playground.router)
-    app.add_middleware(playground.TrailingSlash)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-"""
+SEED_TEXT = SEED["expression"]
+SEED_ARG_TEXTS = [str(a) for a in SEED_ARGS]
+SCREENSHOT = ROOT / "docs" / "playground.png"
 
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serve() as server:
+        yield server.url
 
 
 def test_page_loads_only_local_assets(url: str) -> None:
@@ -69,9 +42,8 @@ def test_page_loads_only_local_assets(url: str) -> None:
 
 
 def test_trailing_slash_is_the_same_route(url: str) -> None:
-    body = {"function": {"inputs": ["x", "y"], "expression": SEED}, "args": [2, 3]}
-    r = httpx.post(url + "/v1/value-and-gradients/", json=body)
-    assert r.status_code == 200 and r.json()["value"] == 6.0 and r.json()["gradients"] == [27.0, -4.0]
+    r = httpx.post(url + "/v1/value-and-gradients/", json={"function": SEED, "args": SEED_ARGS})
+    assert r.status_code == 200 and r.json() == SEED_ANSWER
 
 
 # -------------------------------------------------------------------------------- in the browser
@@ -130,8 +102,8 @@ def flat(matrix: list[list[float]]) -> list[float]:
 
 
 def test_seed_numbers_contour_arrows_and_click(page: Any) -> None:
-    evaluate(page, SEED, "x, y", ["2", "3"])
-    assert numbers(page) == [6.0, 27.0, -4.0]
+    evaluate(page, SEED_TEXT, "x, y", SEED_ARG_TEXTS)
+    assert numbers(page) == [SEED_VALUE, *SEED_GRADIENTS]
     assert page.locator("#numbers th").all_inner_texts() == ["value", "∂/∂x", "∂/∂y"]
     assert hessian(page) == seed_hessian(2, 3) == [[36, 6], [6, -4]]
     plot = page.locator("#plot")
@@ -164,7 +136,7 @@ def test_seed_numbers_contour_arrows_and_click(page: Any) -> None:
 def test_the_hessian_comes_from_the_registered_hessian_endpoint(page: Any) -> None:
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/hessian") else None)
-    evaluate(page, SEED, "x, y", ["2", "3"])
+    evaluate(page, SEED_TEXT, "x, y", SEED_ARG_TEXTS)
     assert hessian(page) == seed_hessian(2, 3) == [[36, 6], [6, -4]]
     assert page.locator("#hessian thead th").all_inner_texts() == ["", "x", "y"]
     assert page.locator("#hessian tbody th").all_inner_texts() == ["x", "y"]
@@ -173,11 +145,11 @@ def test_the_hessian_comes_from_the_registered_hessian_endpoint(page: Any) -> No
     assert "curl -s" in curl and "/hessian" in curl and '{"args":[2,3]}' in curl
     assert "client.hessian_function(f)" in page.inner_text("#python")
 
-    evaluate(page, SEED, "x, y", ["2", "[3, 1]"])  # a vector param: no Hessian matrix, a note instead
+    evaluate(page, SEED_TEXT, "x, y", ["2", "[3, 1]"])  # a vector param: no Hessian matrix, a note instead
     assert page.is_hidden("#hessian") and "scalar params" in page.inner_text("#hessian-note")
-    evaluate(page, SEED, "x, y", ["1", "2"])
+    evaluate(page, SEED_TEXT, "x, y", ["1", "2"])
     page.fill("#params", "y")
-    evaluate(page, SEED, "x, y", ["1", "2"])
+    evaluate(page, SEED_TEXT, "x, y", ["1", "2"])
     assert hessian(page) == [[-2.0]] and page.locator("#hessian thead th").all_inner_texts() == ["", "y"]
 
 
@@ -194,7 +166,7 @@ def test_a_problem_is_shown_in_place_with_the_pointer_highlighted(page: Any) -> 
     assert "unknown name 'z'" in page.inner_text("#problem") and "/function/expression" in page.inner_text("#problem")
     assert "bad" in (page.get_attribute("#expression", "class") or "")
     assert page.evaluate("[document.activeElement.id, document.activeElement.selectionStart]") == ["expression", 12]
-    evaluate(page, SEED, "x, y", ["2", '"two"'])
+    evaluate(page, SEED_TEXT, "x, y", ["2", '"two"'])
     assert "/args/1" in page.inner_text("#problem") and "bad" in (page.get_attribute("#arg-1", "class") or "")
     assert "bad" not in (page.get_attribute("#expression", "class") or "")
 

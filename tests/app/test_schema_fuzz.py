@@ -181,7 +181,7 @@ class Workflows(schema.as_state_machine()):  # type: ignore[misc]
         return {"app": self.app}
 
     def validate_response(self, response: Any, case: Case[Any], additional_checks: Any = None, **kwargs: Any) -> None:
-        case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+        case.validate_response(response, checks=_checks(case), transport_kwargs=kwargs)
 
 
 def test_stateful_workflows_in_process_answer_within_the_schema() -> None:

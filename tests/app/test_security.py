@@ -21,11 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-from app_support import ROOT, SEED, LiveServer, TestClient, make_client
+from app_support import ROOT, TestClient, make_client
 
 import app.service
 from app.errors import PROBLEMS, ServiceError
 from engine.errors import LimitError, OutputTypeError, TracingError
+from tests.support import SEED, SEED_ARGS, LiveServer
 
 URL = "/v1/value-and-gradients"
 SOURCES = sorted(p for package in ("engine", "app") for p in (Path(ROOT) / package).rglob("*.py"))
@@ -139,10 +140,10 @@ def payloads(marker: str) -> list[tuple[str, str, dict[str, Any]]]:
                                                                    2.0]}),
         ("pickled bytes as float64", URL, {"function": SEED, "args": [{"dtype": "float64", "shape": [7],
                                                                        "data": pickled}, 2.0]}),
-        ("params as code", URL, {"function": SEED, "args": [2, 3], "params": [shell]}),
+        ("params as code", URL, {"function": SEED, "args": SEED_ARGS, "params": [shell]}),
         ("arg names as code", URL, {"function": SEED, "args": {"__class__": 2, shell: 3}}),
-        ("encoding as code", URL, {"function": SEED, "args": [2, 3], "encoding": "pickle"}),
-        ("function id as code", f"/v1/functions/{shell}/value-and-gradients", {"args": [2, 3]}),
+        ("encoding as code", URL, {"function": SEED, "args": SEED_ARGS, "encoding": "pickle"}),
+        ("function id as code", f"/v1/functions/{shell}/value-and-gradients", {"args": SEED_ARGS}),
         ("register code", "/v1/functions", {"function": {"inputs": ["x"], "expression": shell}}),
     ]
     return out + more
@@ -191,7 +192,8 @@ def _failures() -> list[tuple[str, dict[str, Any], Callable[..., Any] | None, st
     return [
         ("invalid_json", {"content": b"{nope", "headers": json_ct}, None, "open"),
         ("bad_request", {"content": b"{}", "headers": {**json_ct, "content-length": "12x"}}, None, "open"),
-        ("unauthorized", {"json": {"function": SEED, "args": [2, 3]}, "headers": {"X-API-Key": "nope"}}, None, "keys"),
+        ("unauthorized", {"json": {"function": SEED, "args": SEED_ARGS}, "headers": {"X-API-Key": "nope"}}, None,
+         "keys"),
         ("not_found", {"path": "/v1/" + "nothing" * 20}, None, "open"),
         ("unknown_function", {"path": "/v1/functions/sha256:" + "ab" * 32 + "/value-and-gradients",
                               "json": {"args": [1.0]}}, None, "open"),

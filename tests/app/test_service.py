@@ -14,7 +14,7 @@ from app_support import SEED
 
 import app.service
 import engine.evaluation
-from app.function_cache import FunctionRegistry
+from app.function_cache import FunctionCache
 from app.metrics import Metrics
 from app.service import INLINE_MAX_BODY, INLINE_MAX_NODES, Service
 from app.settings import Settings
@@ -26,7 +26,7 @@ LONG = {"inputs": ["x"], "expression": "+".join(["sin(x)"] * (INLINE_MAX_NODES +
 
 def make_service(**settings: Any) -> tuple[Service, list[str]]:
     """A service that records, per evaluation, the thread it ran on ('loop' or 'worker')."""
-    registry = FunctionRegistry(64, 1 << 20)
+    registry = FunctionCache(64, 1 << 20)
     service = Service(Settings(**settings), registry, Metrics(registry))
     where: list[str] = []
     loop_thread = threading.get_ident()
@@ -107,7 +107,7 @@ def test_a_one_shot_miss_touches_each_check_once(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(owner, name, lambda *a, **k: calls.update([name]) or real(*a, **k))
 
     for owner, name in [(app.service, "parse_envelope"), (app.service, "_source"), (app.service, "load_function"),
-                        (service.registry, "by_source"), (engine.evaluation, "infer"),
+                        (service.functions, "by_source"), (engine.evaluation, "infer"),
                         (engine.evaluation, "_bind_args")]:
         count(owner, name)
     one_shot(service, SEED, args)

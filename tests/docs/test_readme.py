@@ -10,18 +10,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+from tests.support import ROOT, serve
+
+README = ROOT / "README.md"
 DOC_URL = "http://127.0.0.1:8000"
 
 
@@ -31,27 +30,8 @@ def _blocks(lang: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "VALGRAD_ACCESS_LOG": "false"}
-    cmd = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serve(env={"VALGRAD_ACCESS_LOG": "false"}) as live:
+        yield live.url
 
 
 def _concatenated_json(text: str) -> list[Any]:

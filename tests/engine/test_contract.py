@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from engine_support import SEED_GRAPH
 
 from engine import (
     ArgumentError,
@@ -18,10 +17,7 @@ from engine import (
     value_and_gradients,
     value_and_gradients_function,
 )
-
-
-def seed(x: Any, y: Any) -> Any:
-    return x * x * x * y - x * y * y
+from tests.support import SEED_ARGS, SEED_GRADIENTS, SEED_GRAPH, SEED_VALUE, seed
 
 
 def local(params: Any = None, **kw: Any) -> Any:
@@ -33,7 +29,7 @@ def remote(params: Any = None, **kw: Any) -> Any:
 
 
 BOTH = [pytest.param(local, id="local"), pytest.param(remote, id="graph")]
-DX, DY = 27.0, -4.0  # d/dx and d/dy of the seed at (2, 3)
+DX, DY = SEED_GRADIENTS
 
 
 def values(grads: list[Any]) -> list[Any]:
@@ -63,8 +59,8 @@ def test_seed_example_runs_unchanged() -> None:
     ([1, -1, 1], [DY, DY, DY]),
 ])
 def test_params_select_and_order_gradients(make: Any, params: Any, expected: list[float]) -> None:
-    value, grads = make(params)(2.0, 3.0)
-    assert float(value) == 6.0
+    value, grads = make(params)(*SEED_ARGS)
+    assert float(value) == SEED_VALUE
     assert values(grads) == expected
 
 
@@ -72,14 +68,14 @@ def test_params_select_and_order_gradients(make: Any, params: Any, expected: lis
 @pytest.mark.parametrize("params", [[0, "y"], ["x", 1], [1.0], [0, 1.0], [True], [None]])
 def test_mixed_or_non_integer_params_raise_tf_message(make: Any, params: Any) -> None:
     with pytest.raises(ValueError) as info:
-        make(params)(2.0, 3.0)
+        make(params)(*SEED_ARGS)
     assert str(info.value) == f"params must be all strings or all integers; got {params!r}."
     assert isinstance(info.value, ParamsError)
 
 
 def test_mixed_params_message_is_tfs_verbatim() -> None:
     with pytest.raises(ValueError, match=r"^params must be all strings or all integers; got \[0, 'y'\]\.$"):
-        value_and_gradients_function(seed, params=[0, "y"])(2.0, 3.0)
+        value_and_gradients_function(seed, params=[0, "y"])(*SEED_ARGS)
 
 
 @pytest.mark.parametrize("make", BOTH)
@@ -91,7 +87,7 @@ def test_mixed_params_message_is_tfs_verbatim() -> None:
 ])
 def test_unknown_params_name_the_culprit_and_list_valid_ones(make: Any, params: Any, named: str, listed: str) -> None:
     with pytest.raises(ParamsError) as info:
-        make(params)(2.0, 3.0)
+        make(params)(*SEED_ARGS)
     assert named in info.value.message and listed in info.value.message
 
 
@@ -155,10 +151,10 @@ def test_f_returning_none_is_refused_with_tfs_message() -> None:
 @pytest.mark.parametrize("kwargs", [{"x": 1.0}, {"dy": 1.0, "y": 2.0}, {"params": [0]}])
 def test_keyword_arguments_other_than_dy_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError) as info:
-        value_and_gradients_function(seed)(2.0, 3.0, **kwargs)
+        value_and_gradients_function(seed)(*SEED_ARGS, **kwargs)
     assert str(info.value) == "Functions to be differentiated cannot receive keyword arguments."
     with pytest.raises(ValueError, match="cannot receive keyword arguments"):
-        gradients_function(seed)(2.0, 3.0, **kwargs)
+        gradients_function(seed)(*SEED_ARGS, **kwargs)
 
 
 @pytest.mark.parametrize(("f", "dy", "expected"), [
@@ -278,7 +274,7 @@ def test_results_are_owned_numpy_arrays_with_numpy_method() -> None:
 
 
 def test_gradients_function_returns_only_the_gradients() -> None:
-    grads = gradients_function(seed, params=["y"])(2.0, 3.0)
+    grads = gradients_function(seed, params=["y"])(*SEED_ARGS)
     assert values(grads) == [DY]
 
 
@@ -321,7 +317,7 @@ def test_python_control_flow_on_values_works_eagerly() -> None:
 @pytest.mark.parametrize("args", [[2.0, 3.0], (2, 3), {"x": 2.0, "y": 3.0}, {"y": 3, "x": 2}])
 def test_graph_args_by_position_or_by_name(args: Any) -> None:
     value, grads = value_and_gradients(SEED_GRAPH, args)
-    assert float(value) == 6.0 and values(grads) == [DX, DY]
+    assert float(value) == SEED_VALUE and values(grads) == [DX, DY]
     assert hasattr(value, "numpy") and all(hasattr(g, "numpy") for g in grads)
 
 
@@ -382,7 +378,7 @@ def test_graph_repeated_calls_reuse_cached_plans_without_changing_results() -> N
     from engine.graph import load_function
 
     graph = load_function(SEED_GRAPH)
-    first = [value_and_gradients(graph, [2.0, 3.0], p) for p in (None, ["y"], None, ["y"])]
+    first = [value_and_gradients(graph, SEED_ARGS, p) for p in (None, ["y"], None, ["y"])]
     assert [values(g) for _, g in first] == [[DX, DY], [DY], [DX, DY], [DY]]
     assert len(graph.plans) == 2
 
@@ -439,7 +435,7 @@ def test_public_surface_resolves() -> None:
 
 
 @pytest.mark.parametrize(("function", "args", "params"), [
-    (seed, [2.0, 3.0], None),
+    (seed, SEED_ARGS, None),
     (lambda x, w: {"a": np.tanh(x @ w), "b": [np.sum(w ** 2)]}, [np.ones((2, 3)) * 0.1, np.eye(3)[:, :2]], None),
     (lambda x, y: np.maximum(x, y) * np.sin(x), [np.array([0.3, -1.0]), 0.1], ["y"]),
     (lambda x, y: x * 2.0, [1.0, np.ones(2)], None),  # y unconnected: its derivative must be 0

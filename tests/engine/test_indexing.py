@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from engine import (
     value_and_gradients_function,
 )
 from engine.registry import OPS
+from tests.support import allocation_budget
 
 R = np.random.default_rng(7)
 X2 = R.permutation(16).reshape(4, 4) - 7.5  # distinct values: no ties
@@ -156,9 +156,8 @@ def test_gather_out_of_bounds_positions_are_an_argument_error() -> None:
 def test_index_shape_rule_does_not_allocate() -> None:
     op = OPS["getitem"]
     kw = op.bind({"index": [[0, -1, 5], None, "...", [[1], [2]]]})[1]
-    start = time.perf_counter()
-    assert op.shape((10**9, 10**9, 10**9), **kw) == (2, 3, 1, 10**9)
-    assert time.perf_counter() - start < 0.1
+    with allocation_budget(1 << 20):
+        assert op.shape((10**9, 10**9, 10**9), **kw) == (2, 3, 1, 10**9)
     with pytest.raises(ShapeError, match="out of bounds"):
         op.shape((3, 4), **op.bind({"index": [[0, 3]]})[1])
 

@@ -175,6 +175,7 @@ def test_vjp_matches_central_differences(c: Case) -> None:
     check_vjp(lambda *xs: op.forward(*xs, **kw), _vjps(op, kw), c.args)
 
 
+@pytest.mark.slow  # every row: `make test`; `make check` keeps forward, VJP and shape rule per row
 @pytest.mark.parametrize("c", CASES, ids=repr)
 def test_canonical_attrs_give_the_same_kwargs_unchecked(c: Case) -> None:
     # a service's helper processes rebuild graphs from the canonical form without checking it again
@@ -197,6 +198,7 @@ def _f32(x: Any) -> Any:
     return x.astype(np.float32) if np.asarray(x).dtype == np.float64 else x
 
 
+@pytest.mark.slow  # every row: `make test`; the contract's float32 rule stays in `make check` (test_contract)
 @pytest.mark.parametrize("c", CASES, ids=repr)
 def test_float32_stays_float32(c: Case) -> None:
     op, kw = _bind(c)
@@ -271,6 +273,7 @@ class Traced:
         return np.negative(self)
 
 
+@pytest.mark.slow  # what second order stands on, over every row: `make test`, with second order
 @pytest.mark.parametrize("c", [c for c in CASES if _has_vjp(c)], ids=repr)
 def test_vjp_uses_only_registered_ops(c: Case) -> None:
     op, kw = _bind(c)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from engine.graph import load_function, parse_graph
 from engine.limits import Limits
 from engine.registry import OPS
 from engine.static import StaticInfo, infer
+from tests.support import allocation_budget
 
 SEED = load_function({"inputs": ["x", "y"], "expression": "x**3*y - x*y**2"})
 
@@ -85,10 +85,8 @@ def test_shape_mismatch_points_at_the_node_and_names_it() -> None:
 
 def test_a_huge_broadcast_is_refused_before_allocating() -> None:
     g = graph(["x", "y"], "x + y")
-    start = time.perf_counter()
-    with pytest.raises(TooLargeError) as info:
+    with allocation_budget(1 << 20), pytest.raises(TooLargeError) as info:
         infer(g, [(100_000, 1), (1, 100_000)], ["float64", "float64"])
-    assert time.perf_counter() - start < 0.5
     assert info.value.pointer == "/nodes/0" and "[100000, 100000]" in info.value.message
 
 
@@ -131,6 +129,7 @@ def test_matmul_shape_errors_are_shape_errors() -> None:
     assert info.value.pointer == "/nodes/0"
 
 
+@pytest.mark.slow  # a 50,000-node graph: `make test`
 def test_long_chains_are_checked_iteratively() -> None:
     n = 50_000
     nodes = [{"id": f"n{i}", "op": "neg", "args": [f"n{i - 1}" if i else "x"]} for i in range(n)]

@@ -10,6 +10,7 @@ import pytest
 
 from engine import ShapeError, TracingError, load_function, trace, value_and_gradients, value_and_gradients_function
 from engine.tracing import input_names
+from tests.support import SEED_ARGS, seed
 
 RNG = np.random.default_rng(3)
 A = RNG.standard_normal((2, 3))
@@ -18,7 +19,7 @@ V = RNG.standard_normal(3)
 C = np.arange(3.0)
 
 FUNCTIONS: list[tuple[str, Any, list[Any]]] = [
-    ("seed", lambda x, y: x * x * x * y - x * y * y, [2.0, 3.0]),
+    ("seed", seed, SEED_ARGS),
     ("mlp", lambda w, x: np.sum(np.tanh(x @ w)), [B, A]),
     ("broadcast", lambda x, v: np.exp(-(x - v) ** 2).sum(axis=0), [A, V]),
     ("captured constants", lambda x: x * C + np.array([[1.0], [2.0]]) / 2, [A]),
@@ -65,6 +66,7 @@ def test_traced_graph_gives_the_eager_value_and_gradients(name: str, f: Any, arg
     want_value, want_grads = value_and_gradients_function(f)(*args)
     traced = trace(f, len(args))
     graph = load_function(json.loads(json.dumps(traced.graph)))  # it survives the wire
+    assert graph.id == traced.function_id  # the tracer knows the id the service will give it
     value, grads = value_and_gradients(graph, args)
     rebuilt = traced.rebuild(value if traced.structured else [value])
     assert type(rebuilt) is type(want_value)

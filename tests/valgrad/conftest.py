@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sdk_harness import LiveServer, make_app
+from sdk_harness import make_app
+
+from tests.support import LiveServer
 
 
 @pytest.fixture
@@ -23,18 +25,19 @@ def testclient() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def live_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, LiveServer]]:
-    """Two independent service processes (separate caches), started in parallel."""
+    """Two independent service processes (separate caches) under plain uvicorn, started in parallel."""
     logs = tmp_path_factory.mktemp("uvicorn")
-    servers = (LiveServer(logs / "a.log"), LiveServer(logs / "b.log"))
+    servers = tuple(LiveServer("uvicorn", "app.main:create_app", "--factory", "--log-level", "warning",
+                               env={"VALGRAD_ACCESS_LOG": "false"}, log=logs / f"{name}.log") for name in "ab")
     try:
         for server in servers:
             server.launch()
         for server in servers:
-            server.wait_healthy()
-        yield servers
+            server.wait_ready()
+        yield servers[0], servers[1]
     finally:
         for server in servers:
-            server.stop()
+            server.close()
 
 
 @pytest.fixture(scope="session")

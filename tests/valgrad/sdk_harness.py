@@ -1,87 +1,26 @@
-"""Test harness for the SDK: fresh in-process apps, live uvicorn servers, round-robin balancers, comparisons."""
+"""Test harness for the SDK: fresh in-process apps, round-robin balancers, comparisons (live servers: tests.support)."""
 
 from __future__ import annotations
 
 import itertools
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
 import valgrad
+from tests.support import ROOT, LiveServer
 
-ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["ROOT", "AsyncRoundRobin", "LiveServer", "Retarget", "RoundRobin", "assert_same", "make_app"]
 
 
 def make_app() -> Any:
-    """A fresh app with its own function cache, as a separate replica would have."""
+    """A fresh app with its own function cache, as a separate replica would have; its evaluation workers start on
+    demand, so a test pays for none it does not use."""
     from app.main import create_app
     from app.settings import Settings
 
-    return create_app(Settings(access_log=False))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """``uvicorn app.main:create_app --factory`` in a subprocess on 127.0.0.1, restartable on the same port."""
-
-    def __init__(self, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.launch()
-        self.wait_healthy()
-
-    def launch(self) -> None:
-        env = {**os.environ, "VALGRAD_ACCESS_LOG": "false", "VALGRAD_API_KEYS": ""}
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--log-level", "warning"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-    def wait_healthy(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"uvicorn did not become healthy:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+    return create_app(Settings(access_log=False, eval_warm_start=False))
 
 
 class RoundRobin(httpx.BaseTransport):

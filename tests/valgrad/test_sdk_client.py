@@ -54,7 +54,7 @@ def test_env_gives_url_and_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_arguments_beat_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VALGRAD_URL", "http://from-env.test")
     monkeypatch.setenv("VALGRAD_API_KEY", "env-key")
-    rec = Recorder()
+    rec = Recorder({"opset": 2, "ops": []})
     rec.client("http://explicit.test", api_key="arg-key").ops()
     assert str(rec.requests[0].url) == "http://explicit.test/v1/ops"
     assert rec.requests[0].headers["authorization"] == "Bearer arg-key"
@@ -126,6 +126,10 @@ LOCAL_ERRORS = [
     ("index out of range", dict(params=[2]), (2.0, 3.0), {}, "parameter index 2 is out of range"),
     ("keyword argument", {}, (2.0,), {"y": 3.0}, "Functions to be differentiated cannot receive keyword arguments."),
     ("string argument", {}, ("a", 3.0), {}, "argument 0 must be a real number"),
+    ("complex argument", {}, (np.array([1j]), 3.0), {}, "argument 0 must be a real number"),
+    # a complex dy once lost its imaginary part on the way to the service, with a warning at most
+    ("complex dy", {}, (2.0, 3.0), {"dy": np.array(1 + 2j)}, "dy must be real"),
+    ("text dy", {}, (2.0, 3.0), {"dy": "one"}, "dy must be numeric"),
 ]
 
 

@@ -168,3 +168,12 @@ def test_async_connection_errors_name_the_url_they_tried() -> None:
     with pytest.raises(valgrad.APIConnectionError, match=f"GET {URL}/healthz: ConnectError: refused") as info:
         asyncio.run(main())
     assert info.value.url == f"{URL}/healthz"
+
+
+def test_the_real_services_request_id_reaches_the_error(testclient: httpx.Client) -> None:
+    client = valgrad.Client("http://testserver", http_client=testclient)
+    with pytest.raises(valgrad.NotFoundError) as info:
+        client.get_function("sha256:" + "0" * 64)
+    err = info.value
+    assert err.code == "unknown_function" and err.status_code == 404 and err.response is not None
+    assert err.request_id and err.request_id == err.response.headers["x-request-id"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -138,3 +140,38 @@ def test_replica_down_then_back_under_round_robin(live_pair: tuple[LiveServer, L
         for i in range(5, 9):
             check_against_local(f, make_args(i), g(*make_args(i)))
     assert any(status == 0 for *_, status in balancer.log)  # refused connections happened
+
+
+def test_threads_sharing_a_remote_function_register_each_signature_once(live: LiveServer) -> None:
+    """16 threads start together on one remote function with 4 argument signatures: 4 registrations, right answers."""
+    def f(x: Any, y: Any) -> Any:
+        return np.sum(np.tanh(x) * y) - x * y
+
+    shapes: list[tuple[Any, ...]] = [(2.0, 3.0), (np.ones(3), np.ones(3)), (np.ones((2, 3)), np.ones(3)),
+                                     (np.ones(3, np.float32), np.ones(3, np.float32))]
+    threads, calls = 16, 8
+    start = threading.Barrier(threads)
+    log: list[tuple[str, str, int]] = []
+    hooks = {"response": [lambda r: log.append((r.request.method, r.request.url.path, r.status_code))]}
+
+    def worker(t: int) -> list[tuple[tuple[Any, ...], Any]]:
+        start.wait()
+        out = []
+        for c in range(calls):
+            x, y = shapes[(t + c) % len(shapes)]
+            args = (x * (t + 1) / 7.0, y - c / 3.0)
+            out.append((args, g(*args)))
+        return out
+
+    with httpx.Client(event_hooks=hooks) as http:
+        g = valgrad.Client(live.url, http_client=http, backoff=FAST, max_retries=5).value_and_gradients_function(f)
+        with ThreadPoolExecutor(threads) as pool:
+            results = [r for rs in pool.map(worker, range(threads)) for r in rs]
+    assert len(results) == threads * calls
+    for args, remote in results:
+        check_against_local(f, args, remote)
+    registered = [status for method, path, status in log if (method, path) == ("POST", "/v1/functions")]
+    assert len([s for s in registered if s in (200, 201)]) == len(shapes)  # 503s (load shed) are retried
+    ids = {path.split("/")[3] for _, path, status in log if path.startswith("/v1/functions/") and status == 200}
+    assert len(ids) == len(shapes)  # each signature called by its own id
+    assert {status for *_, status in log} <= {200, 201, 503}

@@ -112,4 +112,4 @@ def test_registered_calls_and_gets_in_msgpack(testclient: httpx.Client) -> None:
     assert client.get_function(handle.id) == as_json.get_function(handle.id)
     _, (g,) = client.value_and_gradients(handle, [np.arange(3.0)])
     np.testing.assert_array_equal(g, [0.0, 2.0, 4.0])
-    assert client.health() == {"status": "ok"}
+    assert client.health() == valgrad.Health("ok")

@@ -27,6 +27,8 @@ from engine.evaluation import plan_for
 from engine.ops.ml import sigmoid
 from engine.tracing import trace
 
+pytestmark = pytest.mark.slow  # numba compiles a kernel in almost every test (~15 s in all): `make test`
+
 RTOL = 1e-12
 RTOL32 = 1e-5
 
