@@ -4,15 +4,16 @@
 #
 # usage: scripts/docker_smoke.sh [smoke|build|base]
 #   smoke (default)  daemon + base image + build + run + checks + compose demo
-#   build            daemon + base image + build + nginx image (tests/deploy/test_compose.py calls this)
+#   build            daemon + base image + build + nginx and redis images (tests/deploy/test_compose.py calls this)
 #   base             daemon + base image only
 #
-# Needs (Debian): docker.io (the daemon and CLI), debootstrap (the stand-in base image when Docker Hub is
+# Needs (Debian): docker.io (the daemon and CLI), debootstrap (the stand-in images when Docker Hub is
 # unreachable) and docker-compose (the compose demo):  apt-get install docker.io debootstrap docker-compose
 #
 # Environment:
 #   VALGRAD_IMAGE                image tag to build (default valgrad:latest; also tagged with the version)
 #   VALGRAD_LB_IMAGE             nginx image of the compose demo (default nginx:1.27)
+#   VALGRAD_REDIS_IMAGE          Redis image of the compose demo's shared function store (default redis:7)
 #   VALGRAD_SMOKE_COMPOSE=0      skip the compose demo (no docker-compose needed)
 #   VALGRAD_SMOKE_ALLOW_SKIP=1   print SKIP and exit 0 when no Docker daemon can run here; without it that
 #                                case fails (exit 3), so a machine without Docker never looks green
@@ -20,8 +21,9 @@
 #   VALGRAD_STANDIN_CACHE        where the stand-in rootfs tarball is cached (default ~/.cache/valgrad)
 #
 # Docker Hub may be unreachable (it is in valgrad's CI): when python:3.11-slim is not present
-# locally, a stand-in of that name is built from Debian bookworm with debootstrap. The stand-in
-# lives only here; the Dockerfile is the one a user builds anywhere.
+# locally, a stand-in of that name is built from Debian bookworm with debootstrap, and the compose
+# demo's nginx and redis images, when absent, are built on it from Debian's packages. The stand-ins
+# live only here; the Dockerfile and deploy/compose.yaml are the ones a user runs anywhere.
 set -euo pipefail
 
 MODE=${1:-smoke}
@@ -29,6 +31,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMAGE=${VALGRAD_IMAGE:-valgrad:latest}
 BASE_IMAGE=python:3.11-slim
 LB_IMAGE=${VALGRAD_LB_IMAGE:-nginx:1.27}
+REDIS_IMAGE=${VALGRAD_REDIS_IMAGE:-redis:7}
 CACHE_DIR=${VALGRAD_STANDIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/valgrad}
 STANDIN_TAR=$CACHE_DIR/python-3.11-slim-standin.tar
 WORK=$(mktemp -d -t valgrad-smoke.XXXXXX)
@@ -192,24 +195,71 @@ ensure_base_image() {
     log "imported the stand-in as $BASE_IMAGE"
 }
 
+image_available() {
+    # Whether image $1 is present locally or can be pulled now.
+    if docker image inspect "$1" >/dev/null 2>&1; then
+        log "$1 is present locally"
+        return 0
+    fi
+    if timeout 180 docker pull "$1" >/dev/null 2>&1; then
+        log "pulled $1"
+        return 0
+    fi
+    return 1
+}
+
+build_standin() {
+    # build_standin IMAGE NAME: build the context $WORK/standin-NAME (its Dockerfile and files) as IMAGE.
+    local image=$1 context=$WORK/standin-$2
+    DOCKER_BUILDKIT=0 docker build --network host --tag "$image" "$context" >"$context.log" 2>&1 ||
+        { tail -n 30 "$context.log" >&2; die "building the stand-in $image failed"; }
+    log "built a stand-in $image"
+}
+
 ensure_lb_image() {
     # The compose demo's nginx; a stand-in from Debian's nginx when it cannot be pulled.
-    if docker image inspect "$LB_IMAGE" >/dev/null 2>&1; then
-        return
-    fi
-    if timeout 180 docker pull "$LB_IMAGE" >/dev/null 2>&1; then
-        log "pulled $LB_IMAGE"
-        return
-    fi
+    image_available "$LB_IMAGE" && return
     log "$LB_IMAGE cannot be pulled; building a stand-in from Debian's nginx on $BASE_IMAGE"
+    mkdir -p "$WORK/standin-nginx"
     printf '%s\n' \
         "FROM $BASE_IMAGE" \
         "RUN apt-get update && apt-get install -y --no-install-recommends nginx && rm -rf /var/lib/apt/lists/*" \
         "LABEL org.valgrad.standin=debian-nginx" \
         "STOPSIGNAL SIGQUIT" \
-        'CMD ["nginx", "-g", "daemon off;"]' >"$WORK/Dockerfile.nginx"
-    DOCKER_BUILDKIT=0 docker build --network host --tag "$LB_IMAGE" --file "$WORK/Dockerfile.nginx" "$WORK" \
-        >"$WORK/nginx-build.log" 2>&1 || { tail -n 30 "$WORK/nginx-build.log" >&2; die "building $LB_IMAGE failed"; }
+        'CMD ["nginx", "-g", "daemon off;"]' >"$WORK/standin-nginx/Dockerfile"
+    build_standin "$LB_IMAGE" nginx
+}
+
+ensure_redis_image() {
+    # The compose demo's shared function store; a stand-in from Debian's redis-server when it cannot be
+    # pulled, which takes a command as the official image does: `redis-server --opt ...`, or options alone.
+    # Unlike the official build, Debian's keeps protected mode on: compose.yaml turns it off explicitly.
+    image_available "$REDIS_IMAGE" && return
+    log "$REDIS_IMAGE cannot be pulled; building a stand-in from Debian's redis-server on $BASE_IMAGE"
+    local context=$WORK/standin-redis
+    mkdir -p "$context"
+    cat >"$context/docker-entrypoint.sh" <<'SH'
+#!/bin/sh
+# As the official redis image's entrypoint: a command of options alone (or a .conf file) is redis-server's.
+set -e
+if [ "${1#-}" != "$1" ] || [ "${1%.conf}" != "$1" ]; then
+    set -- redis-server "$@"
+fi
+exec "$@"
+SH
+    chmod 755 "$context/docker-entrypoint.sh"
+    printf '%s\n' \
+        "FROM $BASE_IMAGE" \
+        "RUN apt-get update && apt-get install -y --no-install-recommends redis-server && rm -rf /var/lib/apt/lists/* \\" \
+        " && mkdir /data && chown redis:redis /data" \
+        "COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh" \
+        "LABEL org.valgrad.standin=debian-redis" \
+        "WORKDIR /data" \
+        "USER redis" \
+        "EXPOSE 6379" \
+        'ENTRYPOINT ["docker-entrypoint.sh"]' \
+        'CMD ["redis-server"]' >"$context/Dockerfile"
+    build_standin "$REDIS_IMAGE" redis
 }
 
 # ---------------------------------------------------------------- build and run
@@ -312,8 +362,8 @@ run_compose_demo() {
         die "the compose demo needs docker-compose (Debian: apt-get install docker-compose); skip it with VALGRAD_SMOKE_COMPOSE=0"
     local py=$ROOT/.venv/bin/python
     [[ -x $py ]] || py=python3
-    log "compose demo: two replicas behind nginx (tests/deploy/test_compose.py)"
-    VALGRAD_IMAGE=$IMAGE VALGRAD_LB_IMAGE=$LB_IMAGE VALGRAD_COMPOSE_REQUIRE=1 VALGRAD_COMPOSE_SKIP_BUILD=1 "$py" -m pytest -q -p no:cacheprovider \
+    log "compose demo: two replicas behind nginx, sharing registrations through Redis (tests/deploy/test_compose.py)"
+    VALGRAD_IMAGE=$IMAGE VALGRAD_LB_IMAGE=$LB_IMAGE VALGRAD_REDIS_IMAGE=$REDIS_IMAGE VALGRAD_COMPOSE_REQUIRE=1 VALGRAD_COMPOSE_SKIP_BUILD=1 "$py" -m pytest -q -p no:cacheprovider \
         "$ROOT/tests/deploy/test_compose.py" || die "the compose demo failed"
 }
 
@@ -324,6 +374,7 @@ main() {
     [[ $MODE == base ]] && return
     build_image
     ensure_lb_image
+    ensure_redis_image
     [[ $MODE == build ]] && return
     run_and_check
     run_compose_demo

@@ -1,7 +1,9 @@
-"""Two replicas behind round-robin nginx (deploy/compose.yaml): register once, evaluate many times.
+"""Two replicas behind round-robin nginx, sharing registrations through Redis (deploy/compose.yaml).
 
-A replica that does not hold the function answers 404 unknown_function; the client then sends the
-call in one shot with the whole function. Every call must succeed. Skipped where no Docker daemon
+A function registered once through the load balancer lands on one replica; the other reads it from
+the shared store, so plain HTTP calls by id succeed on every replica. A function only one replica
+holds (evaluated one-shot, which is never shared) still gets 404 unknown_function on the other, and
+the client completes that call in one shot with the whole function. Skipped where no Docker daemon
 answers or no compose CLI is installed (scripts/docker_smoke.sh runs it with a daemon it starts,
 and sets VALGRAD_COMPOSE_REQUIRE=1 so that it cannot skip there).
 """
@@ -9,22 +11,28 @@ and sets VALGRAD_COMPOSE_REQUIRE=1 so that it cannot skip there).
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from engine import load_function
+from tests.support import ROOT, SEED, SEED_ANSWER, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, free_port, seed, wait_ready
+
 pytestmark = pytest.mark.slow  # builds images and runs compose (skipped without a Docker daemon)
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "deploy" / "compose.yaml"
-SEED = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}
 CALLS = 40
+# Functions of their own, so that each test's outcome does not depend on what the others registered.
+SHARED: dict[str, Any] = {"inputs": ["x", "y"], "expression": "2*(x*x*x*y - x*y*y)"}
+SHARED_ANSWER = {"value": 2 * SEED_VALUE, "gradients": [2 * g for g in SEED_GRADIENTS], "params": ["x", "y"]}
+# Only ever evaluated one-shot, never registered: so never in the store.
+ONE_SHOT: dict[str, Any] = {"inputs": ["x", "y"], "expression": "x*y*y - x*x*x*y"}
+ONE_SHOT_ANSWER = {"value": -SEED_VALUE, "gradients": [-g for g in SEED_GRADIENTS], "params": ["x", "y"]}
 
 
 def unavailable(reason: str) -> None:
@@ -46,13 +54,6 @@ def compose_command() -> list[str]:
     raise AssertionError("unreachable")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def lb_url() -> Iterator[str]:
     """The load balancer's URL, with both replicas healthy behind it; torn down afterwards."""
@@ -69,7 +70,7 @@ def lb_url() -> Iterator[str]:
                             env=env, timeout=300)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url)
+        wait_ready(url, "/healthz", timeout=120)  # the load balancer's answer: one of the replicas is healthy
         yield url
     finally:
         logs = subprocess.run([*cmd, "logs", "--tail", "20"], capture_output=True, text=True, env=env, timeout=60)
@@ -78,67 +79,86 @@ def lb_url() -> Iterator[str]:
                        capture_output=True, env=env, timeout=180)
 
 
-def wait_healthy(url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = httpx.get(f"{url}/healthz", timeout=5).status_code
-            if last == 200:
-                return
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(1)
-    raise AssertionError(f"the load balancer never answered /healthz with 200 (last: {last!r})")
-
-
-def evaluate(client: httpx.Client, function_id: str) -> list[httpx.Response]:
-    """One call on a registered function, falling back to one shot on unknown_function; every reply."""
-    reply = client.post(f"/v1/functions/{function_id}/value-and-gradients", json={"args": [2, 3]})
+def evaluate(client: httpx.Client, function: dict[str, Any], function_id: str) -> list[httpx.Response]:
+    """One call on a function by id, falling back to one shot on unknown_function; every reply."""
+    reply = client.post(f"/v1/functions/{function_id}/value-and-gradients", json={"args": SEED_ARGS})
     if reply.status_code == 404 and reply.json().get("code") == "unknown_function":
-        return [reply, client.post("/v1/value-and-gradients", json={"function": SEED, "args": [2, 3]})]
+        return [reply, client.post("/v1/value-and-gradients", json={"function": function, "args": SEED_ARGS})]
     return [reply]
 
 
-def test_registered_function_evaluates_through_round_robin_on_every_call(lb_url: str) -> None:
+def store_hits(client: httpx.Client) -> dict[str, float]:
+    """Each replica's count of functions it read from the shared store, by upstream address."""
+    hits: dict[str, float] = {}
+    for _ in range(10):  # round-robin: a few scrapes reach both replicas
+        reply = client.get("/metrics")
+        assert reply.status_code == 200, reply.text
+        assert re.search(r"^valgrad_function_store_up 1\.0$", reply.text, re.M), "the store should be up"
+        found = re.search(r'^valgrad_function_store_operations_total\{operation="get",result="hit"\} (\S+)$',
+                          reply.text, re.M)
+        hits[reply.headers["x-valgrad-upstream"]] = float(found.group(1)) if found else 0.0
+        if len(hits) == 2:
+            break
+    return hits
+
+
+def test_function_registered_on_one_replica_is_served_by_every_replica(lb_url: str) -> None:
+    # Plain HTTP, no SDK and no resend: the replica that did not take the registration reads the store.
     with httpx.Client(base_url=lb_url, timeout=30) as client:
-        registered = client.post("/v1/functions", json={"function": SEED})
-        assert registered.status_code in (200, 201), registered.text
+        registered = client.post("/v1/functions", json={"function": SHARED})
+        assert registered.status_code == 201, registered.text
+        registrar = registered.headers["x-valgrad-upstream"]
         function_id = registered.json()["id"]
+        upstreams: set[str] = set()
+        for _ in range(CALLS):
+            reply = client.post(f"/v1/functions/{function_id}/value-and-gradients", json={"args": SEED_ARGS})
+            assert reply.status_code == 200, reply.text
+            assert reply.json() == SHARED_ANSWER
+            upstreams.add(reply.headers["x-valgrad-upstream"])
+        assert len(upstreams) == 2, f"both replicas should have been reached: {upstreams}"
+        hits = store_hits(client)
+    (other,) = upstreams - {registrar}
+    assert hits.get(other, 0.0) >= 1, f"the other replica should have read the function from Redis: {hits}"
+
+
+def test_function_held_by_one_replica_only_is_completed_by_the_one_shot_fallback(lb_url: str) -> None:
+    # A one-shot evaluation caches the function on the replica that ran it and shares it with no one.
+    function_id = load_function(ONE_SHOT).id
+    with httpx.Client(base_url=lb_url, timeout=30) as client:
+        first = client.post("/v1/value-and-gradients", json={"function": ONE_SHOT, "args": SEED_ARGS})
+        assert first.status_code == 200, first.text
         upstreams: set[str] = set()
         fallbacks = 0
         for _ in range(CALLS):
-            replies = evaluate(client, function_id)
+            replies = evaluate(client, ONE_SHOT, function_id)
             answer = replies[-1]
             assert answer.status_code == 200, answer.text
-            body = answer.json()
-            assert float(body["value"]) == 6.0
-            assert [float(g) for g in body["gradients"]] == [27.0, -4.0]
+            assert answer.json() == ONE_SHOT_ANSWER
             upstreams.update(r.headers["x-valgrad-upstream"] for r in replies)
             fallbacks += len(replies) - 1
     print(f"{CALLS} calls through the load balancer, {fallbacks} completed by the one-shot fallback")
     assert len(upstreams) == 2, f"both replicas should have been reached: {upstreams}"
-    # Round-robin sends the call after the registration to the other replica, which lacks the function.
+    # Round-robin sends calls by id to the replica that lacks the function, and the store has no copy.
     assert fallbacks >= 1
 
 
 def test_function_id_is_the_same_on_both_replicas(lb_url: str) -> None:
-    # Content addressing: whichever replica registers it, the id is the same.
+    # Content addressing: whichever replica registers it, the id is the same, and names the same function.
     with httpx.Client(base_url=lb_url, timeout=30) as client:
-        ids = {client.post("/v1/functions", json={"function": SEED}).json()["id"] for _ in range(4)}
-    assert len(ids) == 1
+        registered = [client.post("/v1/functions", json={"function": SEED}) for _ in range(4)]
+        assert len({r.headers["x-valgrad-upstream"] for r in registered}) == 2
+        (function_id,) = {r.json()["id"] for r in registered}
+        answers = [client.post(f"/v1/functions/{function_id}/value-and-gradients", json={"args": SEED_ARGS})
+                   for _ in range(2)]
+    assert [a.json() for a in answers] == [SEED_ANSWER, SEED_ANSWER]
 
 
 def test_sdk_client_evaluates_through_the_load_balancer(lb_url: str) -> None:
     valgrad = pytest.importorskip("valgrad")
     if not hasattr(valgrad, "Client"):
         pytest.skip("valgrad.Client is not available")
-
-    def f(x, y):  # type: ignore[no-untyped-def]
-        return x * x * x * y - x * y * y
-
     with valgrad.Client(lb_url) as client:
-        g = client.value_and_gradients_function(f)
+        g = client.value_and_gradients_function(seed)
         for _ in range(CALLS):
-            value, (dx, dy) = g(2.0, 3.0)
-            assert (float(value), float(dx), float(dy)) == (6.0, 27.0, -4.0)
+            value, grads = g(*SEED_ARGS)
+            assert float(value) == SEED_VALUE and [float(d) for d in grads] == SEED_GRADIENTS

@@ -6,6 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -22,6 +23,14 @@ def load(name: str) -> Doc:
     assert len(docs) == 1, f"{name}: one object per file"
     doc: Doc = docs[0]
     return doc
+
+
+def load_all(name: str) -> dict[str, Doc]:
+    """A file of several objects, by kind (one object of each kind)."""
+    docs = [d for d in yaml.safe_load_all((K8S / name).read_text()) if d is not None]
+    kinds = {d["kind"]: d for d in docs}
+    assert len(kinds) == len(docs), f"{name}: one object of each kind"
+    return kinds
 
 
 def container() -> Doc:
@@ -170,6 +179,127 @@ def test_configmap_keys_are_settings_and_validate(monkeypatch: pytest.MonkeyPatc
     assert settings.max_concurrency == int(data["VALGRAD_MAX_CONCURRENCY"])
 
 
+# ---------------------------------------------------------------- the shared function store (redis.yaml)
+
+REDIS_PORT = 6379
+
+
+def redis() -> dict[str, Doc]:
+    return load_all("redis.yaml")
+
+
+def redis_container() -> Doc:
+    (c,) = redis()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    out: Doc = c
+    return out
+
+
+def redis_bytes(value: str) -> int:
+    """A Redis memory size ("256mb") in bytes; Redis's kb/mb/gb are powers of 1024."""
+    match = re.fullmatch(r"(\d+)(kb|mb|gb)?", value.lower())
+    assert match, value
+    return int(match.group(1)) * {None: 1, "kb": 2**10, "mb": 2**20, "gb": 2**30}[match.group(2)]
+
+
+def redis_options(args: list[str]) -> dict[str, str]:
+    """``redis-server --name value ...`` as {name: value}."""
+    assert args[0] == "redis-server" and len(args) % 2 == 1, args
+    assert all(a.startswith("--") for a in args[1::2]), args
+    return dict(zip((a.removeprefix("--") for a in args[1::2]), args[2::2], strict=True))
+
+
+def test_redis_manifest_holds_a_deployment_a_service_and_a_network_policy() -> None:
+    docs = redis()
+    assert {(d["apiVersion"], kind) for kind, d in docs.items()} == {
+        ("apps/v1", "Deployment"), ("v1", "Service"), ("networking.k8s.io/v1", "NetworkPolicy")}
+    assert all(d["metadata"]["name"].startswith("valgrad") for d in docs.values())
+
+
+def test_configmap_points_the_replicas_at_the_redis_service() -> None:
+    url = urlsplit(load("configmap.yaml")["data"]["VALGRAD_FUNCTION_STORE"])
+    service = redis()["Service"]
+    assert (url.scheme, url.hostname, url.port) == ("redis", service["metadata"]["name"], REDIS_PORT)
+    assert re.fullmatch(r"/\d+", url.path), url.path
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == REDIS_PORT
+
+
+def test_redis_service_selects_the_redis_pod_and_targets_its_port() -> None:
+    docs = redis()
+    spec = docs["Service"]["spec"]
+    labels = docs["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert spec["selector"].items() <= labels.items()
+    assert docs["Deployment"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    (port,) = spec["ports"]
+    assert port["targetPort"] in ("redis", REDIS_PORT)
+    assert redis_container()["ports"] == [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}]
+
+
+def test_redis_service_does_not_select_the_valgrad_pods() -> None:
+    valgrad_labels = load("deployment.yaml")["spec"]["template"]["metadata"]["labels"]
+    assert not redis()["Service"]["spec"]["selector"].items() <= valgrad_labels.items()
+    assert not load("service.yaml")["spec"]["selector"].items() <= \
+        redis()["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_redis_runs_one_replica_as_a_cache_without_persistence() -> None:
+    assert redis()["Deployment"]["spec"]["replicas"] == 1
+    options = redis_options(redis_container()["args"])
+    assert (options["save"], options["appendonly"]) == ("", "no")
+    assert options["maxmemory-policy"] == "allkeys-lru"
+    assert "volumeClaimTemplates" not in redis()["Deployment"]["spec"]
+    volumes = redis()["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    assert all("emptyDir" in v for v in volumes)
+
+
+@pytest.mark.parametrize("resource", ["cpu", "memory"])
+def test_redis_resources_have_requests_no_larger_than_limits(resource: str) -> None:
+    res = redis_container()["resources"]
+    assert 0 < quantity(res["requests"][resource]) <= quantity(res["limits"][resource])
+
+
+def test_redis_maxmemory_leaves_room_under_the_memory_limit() -> None:
+    maxmemory = redis_bytes(redis_options(redis_container()["args"])["maxmemory"])
+    assert 0 < maxmemory <= quantity(redis_container()["resources"]["limits"]["memory"]) * 0.75
+
+
+@pytest.mark.parametrize("probe", ["readinessProbe", "livenessProbe"])
+def test_redis_probe_asks_redis_itself(probe: str) -> None:
+    assert redis_container()[probe]["exec"]["command"] == ["redis-cli", "ping"]
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "expected"),
+    [
+        ("pod", "runAsNonRoot", True),
+        ("container", "allowPrivilegeEscalation", False),
+        ("container", "readOnlyRootFilesystem", True),
+        ("container", "capabilities", {"drop": ["ALL"]}),
+    ],
+)
+def test_redis_security_context(where: str, key: str, expected: object) -> None:
+    pod = redis()["Deployment"]["spec"]["template"]["spec"]
+    ctx = pod["securityContext"] if where == "pod" else redis_container()["securityContext"]
+    assert ctx[key] == expected
+
+
+def test_redis_pod_user_is_not_root() -> None:
+    assert redis()["Deployment"]["spec"]["template"]["spec"]["securityContext"]["runAsUser"] != 0
+
+
+def test_only_the_valgrad_pods_may_reach_redis() -> None:
+    docs = redis()
+    spec = docs["NetworkPolicy"]["spec"]
+    assert spec["podSelector"]["matchLabels"].items() <= \
+        docs["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
+    assert spec["policyTypes"] == ["Ingress"]
+    (rule,) = spec["ingress"]
+    (source,) = rule["from"]
+    assert source["podSelector"]["matchLabels"].items() <= \
+        load("deployment.yaml")["spec"]["template"]["metadata"]["labels"].items()
+    assert [p["port"] for p in rule["ports"]] in (["redis"], [REDIS_PORT])
+
+
 # ---------------------------------------------------------------- compose and nginx
 
 
@@ -180,6 +310,11 @@ def compose() -> Doc:
 
 def replicas() -> dict[str, Doc]:
     return {name: svc for name, svc in compose()["services"].items() if "valgrad:" in str(svc.get("image"))}
+
+
+def compose_redis() -> tuple[str, Doc]:
+    (found,) = [(name, svc) for name, svc in compose()["services"].items() if "redis" in str(svc.get("image"))]
+    return found
 
 
 def test_compose_runs_two_valgrad_replicas_of_one_image() -> None:
@@ -213,3 +348,19 @@ def test_nginx_balances_over_exactly_the_compose_replicas() -> None:
     assert "proxy_pass http://valgrad;" in conf
     # Plain round-robin: no stickiness is needed, and none should creep in.
     assert not re.search(r"\b(ip_hash|hash|sticky)\b", upstream.group(1))
+
+
+def test_compose_replicas_share_registrations_through_the_compose_redis() -> None:
+    name, svc = compose_redis()
+    for replica in replicas().values():
+        url = urlsplit(replica["environment"]["VALGRAD_FUNCTION_STORE"])
+        assert (url.scheme, url.hostname, url.port) == ("redis", name, REDIS_PORT)
+        assert replica["depends_on"] == {name: {"condition": "service_healthy"}}
+    assert svc["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+def test_compose_redis_is_private_and_configured_as_the_kubernetes_one() -> None:
+    _, svc = compose_redis()
+    assert "ports" not in svc  # reachable from the compose network only
+    assert svc["read_only"] is True and "no-new-privileges:true" in svc["security_opt"]
+    assert redis_options(svc["command"]) == redis_options(redis_container()["args"])
