@@ -117,10 +117,9 @@ class Service:
         graph = self.functions.by_source(source)
         if graph is None:
             return await self.slots.run("one_shot", self._one_shot_miss, req, source)
-        job = self._job(graph, req)
-        if len(graph.nodes) <= INLINE_MAX_NODES:
-            return await self._finish("one_shot", job)
-        return await self.slots.run("one_shot", self._execute, job)
+        if len(graph.nodes) <= INLINE_MAX_NODES:  # its static checks are cheap enough for the loop too
+            return await self._finish("one_shot", self._job(graph, req))
+        return await self.slots.run("one_shot", self._evaluate_parsed, graph, req)
 
     async def answer_registered(self, function_id: str, body: bytes) -> bytes:
         """POST /v1/functions/{id}/value-and-gradients."""
@@ -142,7 +141,10 @@ class Service:
 
     def _one_shot_miss(self, req: ValueAndGradientsRequest, source: bytes) -> bytes:
         """A request parsed on the event loop whose function is not cached: load it, evaluate."""
-        return self._execute(self._job(self._remember(req.function, source), req))
+        return self._evaluate_parsed(self._remember(req.function, source), req)
+
+    def _evaluate_parsed(self, graph: Graph, req: EvaluateRequest) -> bytes:
+        return self._execute(self._job(graph, req))
 
     def graph_of(self, function: Any) -> Graph:
         """The graph of a function sent whole: from the source cache, else loaded and cached."""
@@ -158,7 +160,7 @@ class Service:
 
     def evaluate(self, graph: Graph, body: bytes) -> bytes:
         """Parse the arguments and evaluate a held function."""
-        return self._execute(self._job(graph, self._parse(body, EvaluateRequest)))
+        return self._evaluate_parsed(graph, self._parse(body, EvaluateRequest))
 
     def register(self, body: bytes) -> tuple[bool, bytes]:
         """Parse and hold a function."""

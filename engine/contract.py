@@ -12,7 +12,7 @@ error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -102,8 +102,7 @@ def dy_leaves(dy: Any, n_outputs: int | None, structured: bool) -> list[Any]:
     return leaves
 
 
-def seeds(values: list[Any], slots: list[int] | tuple[int, ...] | list[int | None], dy: Any,
-          structured: bool) -> dict[int, Any]:
+def seeds(values: list[Any], slots: Sequence[int | None], dy: Any, structured: bool) -> dict[int, Any]:
     """Output cotangents by slot: ones by default, else ``dy`` (one per flattened output, each checked)."""
     if dy is None:
         if len(values) == 1 and slots[0] is not None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.costs import VJP_FACTOR
 from engine.errors import ArgumentError, EngineError, TooExpensiveError, TooLargeError
-from engine.ir import FLOAT_DTYPES, Graph, Input, Node
+from engine.ir import Graph, Input, Node
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.registry import shape_of, size_of
 
@@ -60,8 +60,6 @@ def _check_dims(shape: Shape, limits: Limits, what: str, pointer: str) -> None:
 
 def _check_arg(i: int, spec: Input, shape: Shape, dtype: str, limits: Limits) -> None:
     pointer = f"/args/{i}"
-    if dtype not in FLOAT_DTYPES:
-        raise ArgumentError(f"argument '{spec.name}' has dtype {dtype}; arguments are float64 or float32", pointer)
     if spec.dtype is not None and dtype != spec.dtype:
         raise ArgumentError(f"argument '{spec.name}' is {dtype}, but the function declares {spec.dtype}", pointer)
     if any(n < 0 for n in shape):
@@ -130,6 +128,9 @@ def _peak_message(graph: Graph, heaviest: int, scratch: int, limits: Limits) -> 
 def infer(graph: Graph, arg_shapes: Sequence[Sequence[int]], arg_dtypes: Sequence[Any], *,
           limits: Limits = DEFAULT_LIMITS) -> StaticInfo:
     """Check ``graph`` at these argument shapes/dtypes and estimate its cost; raises before anything runs.
+
+    The dtypes are float64 or float32, as callers made them: arguments bound by ``engine.contract.as_argument``,
+    abstract ones checked by ``abstract_eval`` (the dtype rule is applied once, there).
 
     ``ArgumentError`` (pointer ``/args/i``) for arguments that do not fit the inputs;
     ``ShapeError``/``AttrError`` (``/nodes/i``) where an op rejects its operands;

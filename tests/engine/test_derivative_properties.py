@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from test_properties import interpreter, programs
 
@@ -77,6 +78,17 @@ def test_abstract_eval_gives_shapes_dtypes_and_cost_without_data():
     assert out["outputs"] == [{"dtype": "float32", "shape": []}]
     assert out["gradients"] == [{"dtype": "float32", "shape": [3]}] and out["params"] == ["y"]
     assert out["cost"]["flops"] > 0 and out["cost"]["bytes"] == 4 * out["cost"]["elements"]
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ({"dtype": "int64", "shape": [3]}, 'dtype must be "float64" or "float32"'),
+    ({"dtype": "float32", "shape": [3.0]}, "shape must be a list of integer sizes"),
+    ({"dtype": "float32"}, "an abstract argument is"),
+])
+def test_abstract_eval_refuses_specs_that_are_not_shapes_and_float_dtypes(spec: dict, words: str) -> None:
+    with pytest.raises(engine.ArgumentError, match=words) as info:
+        engine.abstract_eval(G, [spec, {"shape": [3]}])
+    assert info.value.pointer is not None and info.value.pointer.startswith("/args/0")
 
 
 def test_check_gradients_reports_per_param():
