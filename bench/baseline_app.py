@@ -3,13 +3,15 @@
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
+from tests.support import SEED_ANSWER
+
 app = FastAPI()
 
 
 @app.post("/baseline")
 async def baseline() -> dict[str, object]:
-    """Return a constant body shaped like a seed response."""
-    return {"value": 6.0, "gradients": [27.0, -4.0], "params": ["x", "y"]}
+    """Return the seed's answer as a constant."""
+    return SEED_ANSWER
 
 
 @app.post("/transfer")

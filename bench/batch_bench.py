@@ -13,10 +13,10 @@ from bench.http_bench import CONNECTIONS, load
 from bench.report import step
 from bench.servers import serve
 from bench.timing import table
+from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS
 
 BATCH = 1000
 ROUNDS = 2
-SEED = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}
 
 
 def run() -> str:
@@ -25,11 +25,12 @@ def run() -> str:
     with serve("app.main:create_app", factory=True) as url:
         fid = httpx.post(url + "/v1/functions", json={"function": SEED}).json()["id"]
         base = f"{url}/v1/functions/{fid}"
-        single = orjson.dumps({"args": [2, 3]})
-        batch = orjson.dumps({"requests": [{"args": [2 + i / BATCH, 3]} for i in range(BATCH)]})
+        x, y = SEED_ARGS
+        single = orjson.dumps({"args": SEED_ARGS})
+        batch = orjson.dumps({"requests": [{"args": [x + i / BATCH, y]} for i in range(BATCH)]})
         check = httpx.post(base + "/batch/value-and-gradients", content=batch,
                            headers={"Content-Type": "application/json"}).json()["results"]
-        assert len(check) == BATCH and check[0]["gradients"] == [27.0, -4.0]
+        assert len(check) == BATCH and check[0]["gradients"] == SEED_GRADIENTS
         singles, batches = [], []
         for _ in range(ROUNDS):  # interleaved, so drift on a shared machine hits both alike
             with step("batch: a round of single requests, then batches"):

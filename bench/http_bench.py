@@ -29,11 +29,12 @@ from bench.report import step
 from bench.servers import serve
 from bench.timing import fmt_time, median_time, table
 from engine.codec import decode_tensor, encode_tensor
+from tests.support import SEED, SEED_ARGS
 
 CONNECTIONS = 16
 DURATION = 5.0
 ROUNDS = 3
-SEED = {"function": {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}, "args": [2, 3]}
+SEED_REQUEST = {"function": SEED, "args": SEED_ARGS}
 BIG_FUNCTION = {"inputs": ["x"], "expression": "sum(tanh(x)*exp(-x*x) + sin(x)**2)"}
 
 
@@ -116,11 +117,12 @@ def run() -> str:
     keep_freed_memory()  # the server tunes its allocator so; the in-process baseline gets the same
     x = np.random.default_rng(0).standard_normal(1_000_000)
     with serve("bench.baseline_app:app") as base_url, serve("app.main:create_app", factory=True) as url:
-        fid = httpx.post(url + "/v1/functions", json={"function": SEED["function"]}).json()["id"]
+        fid = httpx.post(url + "/v1/functions", json={"function": SEED}).json()["id"]
         targets = {
-            "bare FastAPI constant (baseline)": (base_url + "/baseline", orjson.dumps(SEED)),
-            "seed, one-shot": (url + "/v1/value-and-gradients", orjson.dumps(SEED)),
-            "seed, registered": (f"{url}/v1/functions/{fid}/value-and-gradients", orjson.dumps({"args": [2, 3]})),
+            "bare FastAPI constant (baseline)": (base_url + "/baseline", orjson.dumps(SEED_REQUEST)),
+            "seed, one-shot": (url + "/v1/value-and-gradients", orjson.dumps(SEED_REQUEST)),
+            "seed, registered": (f"{url}/v1/functions/{fid}/value-and-gradients",
+                                 orjson.dumps({"args": SEED_ARGS})),
         }
         # Rounds interleave the three, so drift on a shared machine hits each alike; medians per metric.
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}

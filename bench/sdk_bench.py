@@ -12,24 +12,21 @@ import orjson
 import valgrad
 from bench.servers import serve
 from bench.timing import fmt_time, median_times, table
-
-
-def seed(x, y):  # type: ignore[no-untyped-def]
-    return x * x * x * y - x * y * y
+from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, seed
 
 
 def run() -> str:
     with (serve("app.main:create_app", factory=True) as url, valgrad.Client(url) as client,
           httpx.Client(base_url=url) as raw):
         g = client.value_and_gradients_function(seed)
-        value, grads = g(2.0, 3.0)
-        assert float(value) == 6.0 and [float(d) for d in grads] == [27.0, -4.0]
-        fid = client.register({"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}).id
-        body = orjson.dumps({"args": [2.0, 3.0], "params": [0, 1]})
+        value, grads = g(*SEED_ARGS)
+        assert float(value) == SEED_VALUE and [float(d) for d in grads] == SEED_GRADIENTS
+        fid = client.register(SEED).id
+        body = orjson.dumps({"args": SEED_ARGS, "params": [0, 1]})
         path = f"/v1/functions/{fid}/value-and-gradients"
         headers = {"Content-Type": "application/json"}
         t_raw, t_sdk = median_times([lambda: raw.post(path, content=body, headers=headers).raise_for_status(),
-                                     lambda: g(2.0, 3.0)], repeats=9)
+                                     lambda: g(*SEED_ARGS)], repeats=9)
     return "\n".join([
         "## SDK: registered seed call vs a raw httpx.Client.post of the same request (one live server)", "",
         table(["call", "median", "ratio"],

@@ -6,9 +6,8 @@ import contextlib
 from collections.abc import Iterator
 
 from tests import support
-from tests.support import free_port
 
-__all__ = ["free_port", "serve"]
+__all__ = ["serve"]
 
 UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
 

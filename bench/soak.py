@@ -27,8 +27,6 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -39,65 +37,51 @@ from typing import Any
 import httpx
 
 from bench import report
-from bench.servers import free_port
 from bench.soak_hostile import hostile, probe, probed
-from bench.soak_load import REGISTRY, SEED, Stats, generate, sdk_loop
+from bench.soak_load import REGISTRY, Stats, generate, sdk_loop
 from bench.timing import table
+from tests.support import SEED, SEED_ARGS, SEED_VALUE, LiveServer
 
 SDK_THREADS = 2
 WARM_UP = 0.25  # of the run, before resident memory is first measured
 FAULT_GRACE = 2.0  # seconds after a fault in which in-flight requests may still fail
 
 
-class Server:
-    """`valgrad serve --workers 2` on a fixed loopback port, restartable."""
+class Server(LiveServer):
+    """`valgrad serve --workers 2` on loopback (the tests' launcher), restartable on its port: ready once both
+    workers run; its processes' pids, memory and metrics."""
 
-    def __init__(self, port: int, env: dict[str, str]) -> None:
-        self.port, self.env, self.url = port, env, f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
+    WORKERS = 2
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__("app.cli", "serve", "--workers", str(self.WORKERS), "--log-level", "warning", env=env)
 
     def start(self) -> None:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("VALGRAD_")}, **self.env}
-        cmd = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--workers", "2", "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"valgrad serve exited with {self.proc.returncode}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200 and len(self.workers()) == 2:
-                    return
-            except httpx.TransportError:
-                pass
+        super().start()
+        deadline = time.monotonic() + self.timeout
+        while len(self.workers()) < self.WORKERS:
+            if time.monotonic() > deadline or self.process is None or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"valgrad serve on {self.url} did not keep {self.WORKERS} workers running "
+                                   f"within {self.timeout:.0f} s; its log:\n{self.log_tail()}")
             time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("valgrad serve did not become ready in 60 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
     def workers(self) -> list[int]:
         """Pids of the worker processes (children spawned by multiprocessing; not its resource tracker)."""
-        assert self.proc is not None
+        assert self.process is not None
+        pid = self.process.pid
         try:
-            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children", encoding="ascii") as f:
+            with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
                 children = [int(p) for p in f.read().split()]
         except FileNotFoundError:
             return []
-        return [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+        return [child for child in children if b"spawn_main" in _cmdline(child)]
 
     def rss_mib(self) -> float:
         """Resident memory of the server process and every descendant (workers, evaluation processes), in MiB."""
-        assert self.proc is not None
+        assert self.process is not None
         total = 0
-        for pid in _descendants(self.proc.pid):
+        for pid in _descendants(self.process.pid):
             try:
                 with open(f"/proc/{pid}/status", encoding="ascii") as f:
                     total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
@@ -159,7 +143,7 @@ def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_toleran
     env = {"VALGRAD_REGISTRY_MAX_FUNCTIONS": str(REGISTRY), "VALGRAD_ACCESS_LOG": "false",
            "VALGRAD_MAX_QUEUE": "4", "VALGRAD_RETRY_AFTER_SECONDS": "1", "VALGRAD_EVAL_TIMEOUT_SECONDS": "2",
            "VALGRAD_HEADER_TIMEOUT_SECONDS": "2", "VALGRAD_BODY_TIMEOUT_SECONDS": "2"}
-    server = Server(free_port(), env)
+    server = Server(env)
     server.start()
     stats, stop = Stats(), threading.Event()
     t0 = time.monotonic()
@@ -194,8 +178,7 @@ def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_toleran
         report.progress("soak: restart of the whole server, load continues to the end")
         window = [time.monotonic(), float("inf")]
         stats.faults.append(window)
-        server.stop()
-        server.start()
+        server.restart()
         window[1] = time.monotonic() + FAULT_GRACE
         restart_gap = window[1] - FAULT_GRACE - window[0]
         load.join()
@@ -203,11 +186,12 @@ def run(seconds: float = 60.0, connections: int = 32, seed: int = 0, rss_toleran
         stop.set()
         for t in sdks:
             t.join(120)
-        answer = httpx.post(server.url + "/v1/value-and-gradients", json={"function": SEED, "args": [2, 3]}, timeout=30)
-        answers_after_run = answer.status_code == 200 and answer.json()["value"] == 6.0
+        answer = httpx.post(server.url + "/v1/value-and-gradients", json={"function": SEED, "args": SEED_ARGS},
+                            timeout=30)
+        answers_after_run = answer.status_code == 200 and answer.json()["value"] == SEED_VALUE
     finally:
         stop.set()
-        server.stop()
+        server.close()
     o = stats.outcomes
     checks = [
         ("no 5xx", o["5xx"] == 0),

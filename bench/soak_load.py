@@ -23,11 +23,11 @@ import orjson
 from engine.codec import decode_tensor, encode_tensor
 from engine.evaluation import value_and_gradients
 from engine.graph import load_function
+from tests.support import SEED, SEED_ARGS
 
-__all__ = ["REGISTRY", "SEED", "Stats", "generate", "sdk_loop"]
+__all__ = ["REGISTRY", "Stats", "generate", "sdk_loop"]
 
 URL = "/v1/value-and-gradients"
-SEED = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}
 VEC = {"inputs": ["w", "x"], "expression": "sum(tanh(x @ w))"}
 HEAVY = {"inputs": ["x"], "expression": "sum(tanh(broadcast_to(x, shape=[500, 1000])) * x)"}
 REGISTRY = 16  # VALGRAD_REGISTRY_MAX_FUNCTIONS for the run: far fewer than the functions registered
@@ -38,8 +38,8 @@ INVALID: list[tuple[bytes, int, str]] = [  # (body, status, code)
                                 "outputs": "a"}, "args": [1]}), 422, "unknown_op"),
     (orjson.dumps({"function": {"inputs": ["x", "y"], "expression": "x @ y"}, "args": [[1, 2], [1, 2, 3]]}),
      422, "shape_mismatch"),
-    (orjson.dumps({"function": SEED, "args": [2, 3], "params": [0, "y"]}), 422, "invalid_params"),
-    (orjson.dumps({"function": SEED, "args": [2]}), 422, "invalid_args"),
+    (orjson.dumps({"function": SEED, "args": SEED_ARGS, "params": [0, "y"]}), 422, "invalid_params"),
+    (orjson.dumps({"function": SEED, "args": SEED_ARGS[:1]}), 422, "invalid_args"),
     (orjson.dumps({"function": {"inputs": ["x"], "expression": "__import__('os')"}, "args": [1]}),
      422, "invalid_expression"),
     (orjson.dumps({"function": {"inputs": ["x"], "expression": "sum(broadcast_to(x, shape=[100000, 100000]))"},

@@ -1,14 +1,11 @@
 """Shared by the app tests: the app in-process (TestClient) and the problem-body check.
 
-Live servers and the seed come from ``tests.support`` (shared with the SDK tests and bench/); they are
-re-exported here for the modules that import them from this one.
+Live servers and the seed are not here: they come from ``tests.support``, shared with the SDK tests and bench/.
 """
 
 from __future__ import annotations
 
-import itertools
 import warnings
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,14 +15,8 @@ with warnings.catch_warnings():  # Starlette suggests httpx2 for its TestClient;
     from fastapi.testclient import TestClient
 
 from app import Settings, create_app
-from tests import support
-from tests.support import SEED, LiveServer, free_port
 
-__all__ = ["ROOT", "SEED", "LiveServer", "TestClient", "assert_problem", "free_port", "make_client", "start_server",
-           "stop_server"]
-
-ROOT = str(support.ROOT)
-_logs = itertools.count()
+__all__ = ["TestClient", "assert_problem", "make_client"]
 
 
 def make_client(**settings: Any) -> TestClient:
@@ -33,18 +24,6 @@ def make_client(**settings: Any) -> TestClient:
     workers start on demand, so an in-process test pays for none it does not use."""
     settings.setdefault("eval_warm_start", False)
     return TestClient(create_app(Settings(**settings)), raise_server_exceptions=False)
-
-
-def start_server(tmp_dir: str, env: dict[str, str] | None = None) -> LiveServer:
-    """``valgrad serve``, ready, logging into ``tmp_dir``: ``tests.support.serve`` for modules that start and stop
-    their servers by hand."""
-    server = LiveServer(env=env, log=Path(tmp_dir) / f"server-{next(_logs)}.log")
-    server.start()
-    return server
-
-
-def stop_server(server: LiveServer) -> None:
-    server.close()
 
 
 def assert_problem(response: httpx.Response, status: int, code: str, pointer: str | None = None) -> dict[str, Any]:

@@ -17,12 +17,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from app_support import ROOT, LiveServer, assert_problem, make_client, start_server, stop_server
+from app_support import assert_problem, make_client
 
-from tests.support import SEED, SEED_ARGS, SEED_VALUE, slowdown, time_budget
+from tests.support import ROOT, SEED, SEED_ARGS, SEED_VALUE, LiveServer, serve, slowdown, time_budget
 
 URL = "/v1/value-and-gradients"
 # Legitimate and statically cheap enough (well under the FLOP limit), but a second or more of NumPy work.
@@ -87,9 +88,8 @@ def test_worker_answers_equal_in_process_answers() -> None:
 def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {"VALGRAD_HEADER_TIMEOUT_SECONDS": "1", "VALGRAD_BODY_TIMEOUT_SECONDS": "1",
            "VALGRAD_MAX_INFLIGHT_BODY_BYTES": "1000000", "VALGRAD_MAX_CONNECTIONS": "32"}
-    server = start_server(str(tmp_path_factory.mktemp("bounded")), env)
-    yield server
-    stop_server(server)
+    with serve(env=env, log=tmp_path_factory.mktemp("bounded") / "server.log") as server:
+        yield server
 
 
 def connect(server: LiveServer) -> socket.socket:
@@ -190,29 +190,29 @@ def probe_latencies(url: str, seconds: float) -> list[float]:
 
 
 @pytest.mark.slow
-def test_health_answers_promptly_while_sixty_clients_send_small_evaluations(tmp_path: object) -> None:
+def test_health_answers_promptly_while_sixty_clients_send_small_evaluations(tmp_path: Path) -> None:
     """Probes used to queue behind every small evaluation: as slow as the clients' own requests."""
-    server = start_server(str(tmp_path), {"VALGRAD_ACCESS_LOG": "false"})
     stop = threading.Event()
     requests: list[float] = []
-    try:
-        def client() -> None:
-            with httpx.Client(base_url=server.url, timeout=30) as http:
-                while not stop.is_set():
-                    start = time.perf_counter()
-                    http.post(URL, json={"function": SEED, "args": SEED_ARGS})
-                    requests.append(time.perf_counter() - start)
 
-        threads = [threading.Thread(target=client) for _ in range(60)]
+    def client(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                start = time.perf_counter()
+                http.post(URL, json={"function": SEED, "args": SEED_ARGS})
+                requests.append(time.perf_counter() - start)
+
+    with serve(env={"VALGRAD_ACCESS_LOG": "false"}, log=tmp_path / "server.log") as server:
+        threads = [threading.Thread(target=client, args=(server.url,)) for _ in range(60)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
-        busy = probe_latencies(server.url, 4.0)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-        stop_server(server)
+        try:
+            time.sleep(1.0)
+            busy = probe_latencies(server.url, 4.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
     p99 = sorted(busy)[int(0.99 * len(busy))]
     # 100 ms on a quiet machine, stretched by the machine's slowdown now; the clients share the cores here, so the
     # bound is at least twice the median latency of their own requests (before the fix, probes queued behind those

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from app_support import LiveServer, TestClient, assert_problem, make_client, start_server, stop_server
+from app_support import TestClient, assert_problem, make_client
 
-from tests.support import SEED, SEED_ANSWER, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, time_budget
+from tests.support import SEED, SEED_ANSWER, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, LiveServer, serve, time_budget
 
 URL = "/v1/value-and-gradients"
 KEY = "corpus-key"
@@ -277,9 +277,8 @@ def test_hostile_row_in_process(corpus_client: TestClient, row: Row) -> None:
 
 @pytest.fixture(scope="module")
 def corpus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(str(tmp_path_factory.mktemp("corpus")), ENV)
-    yield server
-    stop_server(server)
+    with serve(env=ENV, log=tmp_path_factory.mktemp("corpus") / "server.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from app_support import LiveServer, TestClient, assert_problem, make_client
+from app_support import TestClient, assert_problem, make_client
 
-from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE
+from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, LiveServer
 
 KEYS = ["first-key", "second-key"]
 PROTECTED = [("post", "/v1/value-and-gradients", {"function": SEED, "args": SEED_ARGS}),

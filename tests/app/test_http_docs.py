@@ -10,7 +10,9 @@ import tempfile
 
 import httpx
 import pytest
-from app_support import LiveServer, TestClient
+from app_support import TestClient
+
+from tests.support import LiveServer
 
 ASSETS = [("/static/swagger-ui/swagger-ui-bundle.js", "javascript"), ("/static/swagger-ui/swagger-ui.css", "css"),
           ("/static/redoc/redoc.standalone.js", "javascript"), ("/static/swagger-ui/favicon-32x32.png", "png")]

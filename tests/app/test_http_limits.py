@@ -6,18 +6,20 @@ import itertools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from app_support import SEED, LiveServer, assert_problem, make_client
+from app_support import assert_problem, make_client
 
 from app.body_limit import BodyLimitMiddleware
 from app.errors import problem_response
 from app.service import Service
-from tests.support import time_budget
+from tests.support import SEED, SEED_ARGS, SEED_VALUE, LiveServer, serve, time_budget
 
 URL = "/v1/value-and-gradients"
+SEED_REQUEST = {"function": SEED, "args": SEED_ARGS}
 # Work the static pass admits (under max_flops, backward pass included) that still holds a slot for a while.
 HEAVY = {"inputs": ["x"], "expression": "sum(broadcast_to(x, shape=[1000, 1000]) @ broadcast_to(x, shape=[1000, 1000]) "
                                         "@ broadcast_to(x, shape=[1000, 1000]))"}
@@ -44,17 +46,17 @@ def test_full_slots_and_queue_answer_503_with_retry_after_at_once() -> None:
         state = c.app.state  # type: ignore[attr-defined]
         gated = GatedService(state.settings, state.service.functions, state.metrics)
         state.service = gated
-        running = pool.submit(c.post, URL, json={"function": SEED, "args": [2, 3]})
+        running = pool.submit(c.post, URL, json=SEED_REQUEST)
         assert gated.entered.wait(10)
-        queued = pool.submit(c.post, URL, json={"function": SEED, "args": [2, 3]})
+        queued = pool.submit(c.post, URL, json=SEED_REQUEST)
         deadline = time.monotonic() + 10
         while gated.slots.admitted < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         with time_budget(2):  # refused at once, not queued behind the gate
-            shed = c.post(URL, json={"function": SEED, "args": [2, 3]})
+            shed = c.post(URL, json=SEED_REQUEST)
         gated.gate.set()
-        assert running.result(10).json()["value"] == 6.0 and queued.result(10).json()["value"] == 6.0
-        after = c.post(URL, json={"function": SEED, "args": [2, 3]})
+        assert running.result(10).json()["value"] == SEED_VALUE and queued.result(10).json()["value"] == SEED_VALUE
+        after = c.post(URL, json=SEED_REQUEST)
         metrics = c.get("/metrics").text
     assert_problem(shed, 503, "overloaded")
     assert shed.headers["retry-after"] == "3"
@@ -69,14 +71,14 @@ def test_live_server_sheds_load_beyond_its_single_slot(live_strict: LiveServer) 
     answered: list[httpx.Response] = []
     fresh = itertools.count()
     with httpx.Client(base_url=live_strict.url, headers=headers, timeout=30) as http, ThreadPoolExecutor(1) as pool:
-        assert http.post(URL, json={"function": SEED, "args": [2, 3]}).status_code == 200  # now held
+        assert http.post(URL, json=SEED_REQUEST).status_code == 200  # now held
         for _ in range(3):  # the heavy request must win the slot; on a busy machine give it a few chances
             heavy = pool.submit(http.post, URL, json={"function": HEAVY, "args": [1.0]})
             time.sleep(0.05)
             while not heavy.done() and not shed:
                 # A function new to the server needs a slot to be parsed; the seed, held already, does not.
                 r = http.post(URL, json={"function": {"inputs": ["x"], "expression": f"x*{next(fresh)}"}, "args": [2]})
-                cheap = http.post(URL, json={"function": SEED, "args": [2, 3]})
+                cheap = http.post(URL, json=SEED_REQUEST)
                 shed += [r] if r.status_code == 503 else []
                 answered += [cheap] if not heavy.done() else []
             if heavy.result().status_code == 200 and shed:
@@ -85,21 +87,16 @@ def test_live_server_sheds_load_beyond_its_single_slot(live_strict: LiveServer) 
     assert_problem(shed[0], 503, "overloaded")
     assert shed[0].headers["retry-after"] == "2"
     # Small evaluations of held functions run on the event loop: no slot needed, so never shed.
-    assert answered and all(r.status_code == 200 and r.json()["value"] == 6.0 for r in answered)
+    assert answered and all(r.status_code == 200 and r.json()["value"] == SEED_VALUE for r in answered)
 
 
 @pytest.mark.slow
-def test_live_server_refuses_oversized_and_chunked_bodies(tmp_path: Any) -> None:
-    from app_support import start_server, stop_server
-
-    server = start_server(str(tmp_path), {"VALGRAD_MAX_BODY_BYTES": "100000"})
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            declared = http.post(URL, content=b" " * 200_000, headers={"content-type": "application/json"})
-            chunked = http.post(URL, content=iter([b" " * 60_000] * 3), headers={"content-type": "application/json"})
-            fine = http.post(URL, json={"function": SEED, "args": [2, 3]})
-    finally:
-        stop_server(server)
+def test_live_server_refuses_oversized_and_chunked_bodies(tmp_path: Path) -> None:
+    with serve(env={"VALGRAD_MAX_BODY_BYTES": "100000"}, log=tmp_path / "server.log") as server, \
+            httpx.Client(base_url=server.url, timeout=30) as http:
+        declared = http.post(URL, content=b" " * 200_000, headers={"content-type": "application/json"})
+        chunked = http.post(URL, content=iter([b" " * 60_000] * 3), headers={"content-type": "application/json"})
+        fine = http.post(URL, json=SEED_REQUEST)
     assert_problem(declared, 413, "payload_too_large")
     assert_problem(chunked, 413, "payload_too_large")
     assert fine.status_code == 200

@@ -8,10 +8,11 @@ import os
 import re
 from typing import Any
 
-from app_support import ROOT, TestClient
+from app_support import TestClient
 
 from app.openapi_dump import render
 from engine import FLOAT_DTYPES, ID_PATTERN, MAX_RANK, OPSETS, VERSION
+from tests.support import ROOT, SEED, SEED_ANSWER, SEED_ARGS
 
 OPERATIONS = {
     ("post", "/v1/value-and-jvp"): "valueAndJvp",
@@ -107,9 +108,9 @@ def test_schema_pieces_are_the_engines_constants(client: TestClient) -> None:
 def test_seed_example_is_documented_with_its_answer(client: TestClient) -> None:
     op = client.get("/openapi.json").json()["paths"]["/v1/value-and-gradients"]["post"]
     seed = op["requestBody"]["content"]["application/json"]["examples"]["seed"]["value"]
-    assert seed == {"function": {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}, "args": [2, 3]}
+    assert seed == {"function": SEED, "args": SEED_ARGS}
     answer = op["responses"]["200"]["content"]["application/json"]["examples"]["seed_response"]["value"]
-    assert answer == {"value": 6.0, "gradients": [27.0, -4.0], "params": ["x", "y"]}
+    assert answer == SEED_ANSWER
 
 
 def test_evaluating_operations_document_problem_responses(client: TestClient) -> None:

@@ -21,15 +21,15 @@ from typing import Any
 
 import httpx
 import pytest
-from app_support import ROOT, TestClient, make_client
+from app_support import TestClient, make_client
 
 import app.service
 from app.errors import PROBLEMS, ServiceError
 from engine.errors import LimitError, OutputTypeError, TracingError
-from tests.support import SEED, SEED_ARGS, LiveServer
+from tests.support import ROOT, SEED, SEED_ARGS, LiveServer
 
 URL = "/v1/value-and-gradients"
-SOURCES = sorted(p for package in ("engine", "app") for p in (Path(ROOT) / package).rglob("*.py"))
+SOURCES = sorted(p for package in ("engine", "app") for p in (ROOT / package).rglob("*.py"))
 # Builtins that run code or reach functions by name, attribute calls that run, load or spawn, and modules that do.
 FORBIDDEN_BUILTINS = {"eval", "exec", "compile", "__import__", "execfile", "breakpoint", "globals", "locals"}
 FORBIDDEN_ATTRIBUTES = {("os", "system"), ("os", "popen"), ("os", "execv"), ("os", "execve"), ("os", "spawnv"),
@@ -94,7 +94,7 @@ def test_the_scan_finds_what_it_forbids(tmp_path: Path) -> None:
 
 def test_the_expression_parser_only_parses() -> None:
     """engine/expr.py builds nodes from ``ast.parse`` output; it never compiles or evaluates the tree."""
-    source = (Path(ROOT) / "engine" / "expr.py").read_text(encoding="utf-8")
+    source = (ROOT / "engine" / "expr.py").read_text(encoding="utf-8")
     tree = ast.parse(source)
     parse_calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                    and n.func.attr == "parse" and isinstance(n.func.value, ast.Name) and n.func.value.id == "ast"]
@@ -169,7 +169,7 @@ def test_code_payloads_are_refused_and_never_run_over_uvicorn(live: LiveServer, 
 
 # --- error bodies -------------------------------------------------------------------------------------------
 
-LEAKS = ("Traceback", 'File "', ROOT, "/work/", '.py"', ".py'", ".py:", "site-packages", "engine.", "app.",
+LEAKS = ("Traceback", 'File "', str(ROOT), "/work/", '.py"', ".py'", ".py:", "site-packages", "engine.", "app.",
          "<module>", "0x7f")
 SECRET = f'Traceback (most recent call last):\n  File "{ROOT}/engine/api.py", line 1, in <module>'
 

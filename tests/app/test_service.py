@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pytest
-from app_support import SEED
 
 import app.service
 import engine.evaluation
@@ -19,6 +18,7 @@ from app.metrics import Metrics
 from app.service import INLINE_MAX_BODY, INLINE_MAX_NODES, Service
 from app.settings import Settings
 from engine.errors import TooExpensiveError
+from tests.support import SEED, SEED_ANSWER, SEED_ARGS, SEED_GRADIENTS
 
 BIG = {"inputs": ["x"], "expression": "sum(broadcast_to(x, shape=[1000, 1000]))"}  # 1e6 elements from a scalar
 LONG = {"inputs": ["x"], "expression": "+".join(["sin(x)"] * (INLINE_MAX_NODES + 1))}
@@ -53,8 +53,8 @@ def one_shot(service: Service, function: dict[str, Any], args: list[Any]) -> dic
 
 def test_a_held_small_function_runs_on_the_loop_after_its_first_call() -> None:
     service, where = make_service()
-    first, second = one_shot(service, SEED, [2, 3]), one_shot(service, SEED, [2, 3])
-    assert first == second == {"value": 6.0, "gradients": [27.0, -4.0], "params": ["x", "y"]}
+    first, second = one_shot(service, SEED, SEED_ARGS), one_shot(service, SEED, SEED_ARGS)
+    assert first == second == SEED_ANSWER
     assert where == ["worker", "loop"]  # the first call parses the function, in a thread
 
 
@@ -62,8 +62,9 @@ def test_registered_calls_run_on_the_loop_and_count_their_work() -> None:
     service, where = make_service()
     _, info = service.register(orjson.dumps({"function": SEED}))
     function_id = orjson.loads(info)["id"]
-    answer = orjson.loads(asyncio.run(service.answer_registered(function_id, b'{"args": [2, 3], "params": [1]}')))
-    assert answer["gradients"] == [-4.0]
+    body = orjson.dumps({"args": SEED_ARGS, "params": [1]})
+    answer = orjson.loads(asyncio.run(service.answer_registered(function_id, body)))
+    assert answer["gradients"] == [SEED_GRADIENTS[1]]
     assert where == ["loop"]
     assert service.metrics.nodes._value.get() == 6  # type: ignore[attr-defined]
 
@@ -83,8 +84,8 @@ def test_costly_evaluations_go_to_a_worker_thread(function: dict[str, Any], args
 
 def test_inline_can_be_switched_off() -> None:
     service, where = make_service(inline_max_flops=0)
-    one_shot(service, SEED, [2, 3])
-    one_shot(service, SEED, [2, 3])
+    one_shot(service, SEED, SEED_ARGS)
+    one_shot(service, SEED, SEED_ARGS)
     assert where == ["worker", "worker"]
 
 
@@ -97,7 +98,7 @@ def test_static_limits_still_refuse_before_any_evaluation() -> None:
     assert where == ["worker"]
 
 
-@pytest.mark.parametrize("args", [[2, 3], [[1.0] * (INLINE_MAX_BODY // 4), 3.0]], ids=["small body", "large body"])
+@pytest.mark.parametrize("args", [SEED_ARGS, [[1.0] * (INLINE_MAX_BODY // 4), 3.0]], ids=["small body", "large body"])
 def test_a_one_shot_miss_touches_each_check_once(monkeypatch: pytest.MonkeyPatch, args: list[Any]) -> None:
     service, _ = make_service(eval_processes=False)
     calls: Counter[str] = Counter()

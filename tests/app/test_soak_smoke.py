@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from app_support import ROOT
+
+from tests.support import ROOT
 
 pytestmark = pytest.mark.slow  # a short soak against a served app: `make test`, not `make check`
 

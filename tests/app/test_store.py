@@ -12,15 +12,16 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
-from app_support import TestClient, assert_problem, free_port, start_server, stop_server
+from app_support import TestClient, assert_problem
 
 from app.store import KEY_PREFIX
-from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, time_budget
+from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, free_port, serve, time_budget
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")
 EVAL = "/v1/functions/{}/value-and-gradients"
@@ -156,13 +157,9 @@ def test_unreachable_store_from_the_start(client_with: Callable[..., TestClient]
 
 
 @pytest.mark.slow
-def test_live_replicas_share_over_raw_http(store: RedisServer, tmp_path: Any) -> None:
+def test_live_replicas_share_over_raw_http(store: RedisServer, tmp_path: Path) -> None:
     env = {"VALGRAD_FUNCTION_STORE": store.url, "VALGRAD_ACCESS_LOG": "false"}
-    a, b = start_server(str(tmp_path), env), start_server(str(tmp_path), env)
-    try:
+    with serve(env=env, log=tmp_path / "a.log") as a, serve(env=env, log=tmp_path / "b.log") as b:
         fid = httpx.post(a.url + "/v1/functions", json={"function": SEED}).json()["id"]
         r = httpx.post(b.url + EVAL.format(fid), json={"args": SEED_ARGS})
         assert r.status_code == 200 and r.json()["value"] == SEED_VALUE
-    finally:
-        stop_server(a)
-        stop_server(b)

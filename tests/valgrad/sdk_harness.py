@@ -1,4 +1,5 @@
-"""Test harness for the SDK: fresh in-process apps, round-robin balancers, comparisons (live servers: tests.support)."""
+"""Test harness for the SDK: fresh in-process apps, round-robin balancers, comparisons (live servers and the seed:
+tests.support)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import httpx
 import numpy as np
 
 import valgrad
-from tests.support import ROOT, LiveServer
 
-__all__ = ["ROOT", "AsyncRoundRobin", "LiveServer", "Retarget", "RoundRobin", "assert_same", "make_app"]
+__all__ = ["AsyncRoundRobin", "Retarget", "RoundRobin", "assert_same", "make_app"]
 
 
 def make_app() -> Any:

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 import valgrad
+from tests.support import SEED_ARGS, seed
 
 URL = "http://valgrad.test"
+SEED_POINT = tuple(SEED_ARGS)
 
 
 class Recorder:
@@ -36,10 +38,6 @@ def sent(request: httpx.Request) -> Any:
     if request.headers["content-type"] == "application/msgpack":
         return msgpack.unpackb(request.content)
     return json.loads(request.content)
-
-
-def f(x: Any, y: Any) -> Any:
-    return x * x * x * y - x * y * y
 
 
 def test_env_gives_url_and_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,17 +117,17 @@ def test_timeout_applies_per_request() -> None:
 # -- local checks: the same errors as the local API, before any request -------------------------
 
 LOCAL_ERRORS = [
-    ("mixed params", dict(params=[0, "y"]), (2.0, 3.0), {},
+    ("mixed params", dict(params=[0, "y"]), SEED_POINT, {},
      r"params must be all strings or all integers; got \[0, 'y'\]\."),
-    ("float param", dict(params=[1.0]), (2.0, 3.0), {}, "params must be all strings or all integers"),
-    ("unknown name", dict(params=["z"]), (2.0, 3.0), {}, "unknown parameter 'z'; valid names: x, y"),
-    ("index out of range", dict(params=[2]), (2.0, 3.0), {}, "parameter index 2 is out of range"),
+    ("float param", dict(params=[1.0]), SEED_POINT, {}, "params must be all strings or all integers"),
+    ("unknown name", dict(params=["z"]), SEED_POINT, {}, "unknown parameter 'z'; valid names: x, y"),
+    ("index out of range", dict(params=[2]), SEED_POINT, {}, "parameter index 2 is out of range"),
     ("keyword argument", {}, (2.0,), {"y": 3.0}, "Functions to be differentiated cannot receive keyword arguments."),
     ("string argument", {}, ("a", 3.0), {}, "argument 0 must be a real number"),
     ("complex argument", {}, (np.array([1j]), 3.0), {}, "argument 0 must be a real number"),
     # a complex dy once lost its imaginary part on the way to the service, with a warning at most
-    ("complex dy", {}, (2.0, 3.0), {"dy": np.array(1 + 2j)}, "dy must be real"),
-    ("text dy", {}, (2.0, 3.0), {"dy": "one"}, "dy must be numeric"),
+    ("complex dy", {}, SEED_POINT, {"dy": np.array(1 + 2j)}, "dy must be real"),
+    ("text dy", {}, SEED_POINT, {"dy": "one"}, "dy must be numeric"),
 ]
 
 
@@ -138,10 +136,10 @@ LOCAL_ERRORS = [
 def test_remote_call_raises_local_errors_before_any_request(why: str, options: dict[str, Any], args: tuple[Any, ...],
                                                             kwargs: dict[str, Any], message: str) -> None:
     rec = Recorder()
-    g = rec.client().value_and_gradients_function(f, **options)
+    g = rec.client().value_and_gradients_function(seed, **options)
     with pytest.raises(ValueError, match=message):
         g(*args, **kwargs)
-    local = valgrad.value_and_gradients_function(f, **options)
+    local = valgrad.value_and_gradients_function(seed, **options)
     with pytest.raises(ValueError, match=message):
         local(*args, **kwargs)
     assert rec.requests == []
@@ -149,7 +147,7 @@ def test_remote_call_raises_local_errors_before_any_request(why: str, options: d
 
 def test_bad_unconnected_gradients_is_rejected_at_once() -> None:
     with pytest.raises(ValueError, match="unconnected_gradients"):
-        Recorder().client().value_and_gradients_function(f, unconnected_gradients="zeros")
+        Recorder().client().value_and_gradients_function(seed, unconnected_gradients="zeros")
 
 
 def test_control_flow_on_values_fails_to_trace_before_any_request() -> None:
@@ -178,9 +176,9 @@ def test_dy_count_must_match_list_outputs_before_any_request() -> None:
 def test_async_remote_call_raises_local_errors_before_any_request() -> None:
     rec = Recorder()
     client = valgrad.AsyncClient(URL, http_client=httpx.AsyncClient(transport=httpx.MockTransport(rec)))
-    g = client.value_and_gradients_function(f, params=[0, "y"])
+    g = client.value_and_gradients_function(seed, params=[0, "y"])
     with pytest.raises(ValueError, match=r"got \[0, 'y'\]\."):
-        asyncio.run(g(2.0, 3.0))
+        asyncio.run(g(*SEED_ARGS))
     assert rec.requests == []
 
 
@@ -194,7 +192,7 @@ def test_async_remote_call_raises_local_errors_before_any_request() -> None:
 ])
 def test_python_numbers_go_as_json_numbers(arg: Any, expected: float) -> None:
     rec = Recorder({"value": 1.0, "gradients": [1.0, 1.0], "params": [0, 1]})
-    rec.client().value_and_gradients(f, [arg, 1.0])
+    rec.client().value_and_gradients(seed, [arg, 1.0])
     body = sent(rec.requests[0])
     assert body["args"][0] == expected and body["encoding"] == "base64" and "function" in body
 
@@ -209,12 +207,12 @@ def test_python_numbers_go_as_json_numbers(arg: Any, expected: float) -> None:
 ])
 def test_arrays_go_as_base64_tensors_keeping_float32(arg: Any, dtype: str) -> None:
     rec = Recorder({"value": 1.0, "gradients": [1.0, 1.0], "params": [0, 1]})
-    rec.client().value_and_gradients(f, [arg, 1.0])
+    rec.client().value_and_gradients(seed, [arg, 1.0])
     arg0 = sent(rec.requests[0])["args"][0]
     assert arg0["dtype"] == dtype and arg0["shape"] == list(np.shape(arg)) and isinstance(arg0["data"], bytes)
 
 
 def test_params_are_sent_as_resolved_indices() -> None:
     rec = Recorder({"value": 1.0, "gradients": [1.0], "params": [1]})
-    rec.client().value_and_gradients(f, [2.0, 3.0], params="y")
+    rec.client().value_and_gradients(seed, SEED_ARGS, params="y")
     assert sent(rec.requests[0])["params"] == [1]

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from sdk_harness import ROOT, AsyncRoundRobin, LiveServer, assert_same, make_app
+from sdk_harness import AsyncRoundRobin, assert_same, make_app
 
 import valgrad
+from tests.support import ROOT, SEED_ARGS, LiveServer, seed
 
 rng = np.random.default_rng(3)
 A = rng.standard_normal((3, 4))
@@ -20,14 +21,10 @@ V4 = rng.standard_normal(4)
 V3 = rng.standard_normal(3)
 
 
-def seed(x: Any, y: Any) -> Any:
-    return x * x * x * y - x * y * y
-
-
 # (name, f, args, params, vectors: one per param)
 CASES: list[tuple[str, Callable[..., Any], tuple[Any, ...], Any, Any]] = [
-    ("seed", seed, (2.0, 3.0), None, [1.0, -0.5]),
-    ("seed by name", seed, (2.0, 3.0), ["y"], 2.0),
+    ("seed", seed, tuple(SEED_ARGS), None, [1.0, -0.5]),
+    ("seed by name", seed, tuple(SEED_ARGS), ["y"], 2.0),
     ("matrix-vector", lambda w, x: np.tanh(w @ x), (A, V4), None, [np.ones_like(A), V4]),
     ("one param of two", lambda w, x: np.sum(np.sin(w @ x) * x.shape[0]), (A, V4), [1], V4[::-1].copy()),
     ("tuple output", lambda x, y: (np.sum(x * y), np.sin(x) * y[0]), (V3, V3 + 1.0), None, [V3, np.ones(3)]),
@@ -68,9 +65,9 @@ def test_unconnected_blocks_are_none_or_zeros_as_locally(client: valgrad.Client)
 
 def test_local_argument_errors_are_raised_before_any_request(client: valgrad.Client) -> None:
     with pytest.raises(TypeError, match="tangents="):
-        client.value_and_jvp_function(seed)(2.0, 3.0)
+        client.value_and_jvp_function(seed)(*SEED_ARGS)
     with pytest.raises(ValueError, match="one array per param"):
-        client.hvp_function(seed)(2.0, 3.0, vectors=[1.0, 2.0, 3.0])
+        client.hvp_function(seed)(*SEED_ARGS, vectors=[1.0, 2.0, 3.0])
 
 
 def test_async_client_has_every_kind(testclient: httpx.Client) -> None:
@@ -83,8 +80,8 @@ def test_async_client_has_every_kind(testclient: httpx.Client) -> None:
                 assert_same(_call(getattr(valgrad, kind)(f, params), kind, args, vectors),
                             await _call(getattr(client, kind)(f, params), kind, args, vectors))
             g = client.value_and_gradients_function(seed)
-            assert_same(await g.batch([(2.0, 3.0), (1.0, 2.0)]),
-                        [valgrad.value_and_gradients_function(seed)(2.0, 3.0),
+            assert_same(await g.batch([tuple(SEED_ARGS), (1.0, 2.0)]),
+                        [valgrad.value_and_gradients_function(seed)(*SEED_ARGS),
                          valgrad.value_and_gradients_function(seed)(1.0, 2.0)])
 
     asyncio.run(run())
@@ -232,4 +229,4 @@ def test_every_kind_over_a_live_server(live: LiveServer) -> None:
             assert_same(_call(getattr(valgrad, kind)(f, params), kind, args, vectors),
                         _call(getattr(client, kind)(f, params), kind, args, vectors))
         g = client.value_and_gradients_function(seed)
-        assert_same([valgrad.value_and_gradients_function(seed)(2.0, 3.0)] * 2, g.batch([(2.0, 3.0)] * 2))
+        assert_same([valgrad.value_and_gradients_function(seed)(*SEED_ARGS)] * 2, g.batch([tuple(SEED_ARGS)] * 2))

@@ -11,6 +11,7 @@ import pytest
 from sdk_harness import make_app
 
 import valgrad
+from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE
 
 URL = "http://valgrad.test"
 LIST_OUTPUT = {"inputs": ["x", {"name": "y", "dtype": "float32", "shape": [None, 3]}], "expression": ["x*y", "sum(y)"]}
@@ -50,10 +51,10 @@ def test_get_function_wraps_the_canonical_graph(testclient: httpx.Client) -> Non
 
 def test_a_fetched_function_evaluates_by_id(testclient: httpx.Client) -> None:
     client = valgrad.Client("http://testserver", http_client=testclient)
-    handle = client.get_function(client.register({"inputs": ["x", "y"], "expression": "x**3*y - x*y**2"}).id)
+    handle = client.get_function(client.register(SEED).id)
     assert isinstance(handle.outputs, str)  # one output, not a list
-    value, (dy,) = client.value_and_gradients(handle, [2.0, 3.0], params=["y"])
-    assert value.numpy() == 6.0 and dy.numpy() == -4.0
+    value, (dy,) = client.value_and_gradients(handle, SEED_ARGS, params=["y"])
+    assert value.numpy() == SEED_VALUE and dy.numpy() == SEED_GRADIENTS[1]
 
 
 def test_async_client_gives_the_same_typed_answers() -> None:

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from sdk_harness import AsyncRoundRobin, LiveServer, Retarget, RoundRobin, assert_same
+from sdk_harness import AsyncRoundRobin, Retarget, RoundRobin, assert_same
 
 import valgrad
+from tests.support import LiveServer, seed
 
 pytestmark = pytest.mark.slow  # every test talks to uvicorn subprocesses
 
@@ -58,7 +59,7 @@ def test_design_example_with_env_url(live: LiveServer, monkeypatch: Any) -> None
 
 
 FUNCTIONS: list[tuple[Callable[..., Any], Callable[[int], tuple[Any, ...]]]] = [
-    (lambda x, y: x * x * x * y - x * y * y, lambda i: (float(i), 3.0)),
+    (seed, lambda i: (float(i), 3.0)),
     (lambda x, y: [np.sum(x * y, axis=0), np.tanh(y)], lambda i: (np.full((2, 3), i + 1.0), np.ones(3) * i)),
     (lambda x: {"sq": x @ x.T, "first": x[0]}, lambda i: (np.arange(6.0).reshape(2, 3) + i,)),
 ]

@@ -10,6 +10,7 @@ import pytest
 from sdk_harness import make_app
 
 import valgrad
+from tests.support import SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, seed
 
 URL = "http://valgrad.test"
 FAST = valgrad.Backoff(base=0.001, cap=0.002)
@@ -93,34 +94,31 @@ def paths(http: httpx.Client) -> list[tuple[str, str, Any]]:
     return log
 
 
-def seed(x: Any, y: Any) -> Any:
-    return x * x * x * y - x * y * y
-
-
 def test_remote_function_with_options_keeps_its_registration(testclient: httpx.Client) -> None:
     log = paths(testclient)
     client = valgrad.Client("http://testserver", http_client=testclient, timeout=5.0)
     g = client.value_and_gradients_function(seed)
     slow = g.with_options(timeout=300.0)
-    value, grads = g(2.0, 3.0)
-    assert value.numpy() == 6.0 and [d.numpy() for d in grads] == [27.0, -4.0]
-    value, grads = slow(2.0, 3.0)
-    assert value.numpy() == 6.0 and [d.numpy() for d in grads] == [27.0, -4.0]
+    value, grads = g(*SEED_ARGS)
+    assert value.numpy() == SEED_VALUE and [d.numpy() for d in grads] == SEED_GRADIENTS
+    value, grads = slow(*SEED_ARGS)
+    assert value.numpy() == SEED_VALUE and [d.numpy() for d in grads] == SEED_GRADIENTS
     assert [(method, path == "/v1/functions", timeout) for method, path, timeout in log] == [
         ("POST", True, 5.0), ("POST", False, 5.0), ("POST", False, 300.0)]  # registered once, then by id
 
 
 def test_gradients_function_with_options_still_gives_only_gradients(testclient: httpx.Client) -> None:
     g = valgrad.Client("http://testserver", http_client=testclient).gradients_function(seed, params=[1])
-    (dy,) = g.with_options(max_retries=0)(2.0, 3.0)
-    assert dy.numpy() == -4.0
-    assert [d[0].numpy() for d in g.with_options(timeout=60.0).batch([(2.0, 3.0), (1.0, 1.0)])] == [-4.0, -1.0]
+    (dy,) = g.with_options(max_retries=0)(*SEED_ARGS)
+    assert dy.numpy() == SEED_GRADIENTS[1]
+    batch = g.with_options(timeout=60.0).batch([tuple(SEED_ARGS), (1.0, 1.0)])
+    assert [d[0].numpy() for d in batch] == [SEED_GRADIENTS[1], -1.0]
 
 
 def test_async_remote_function_with_options() -> None:
     async def main() -> Any:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=make_app())) as http:
             g = valgrad.AsyncClient("http://testserver", http_client=http).gradients_function(seed)
-            return await g.with_options(timeout=60.0, max_retries=1)(2.0, 3.0)
+            return await g.with_options(timeout=60.0, max_retries=1)(*SEED_ARGS)
 
-    assert [d.numpy() for d in asyncio.run(main())] == [27.0, -4.0]
+    assert [d.numpy() for d in asyncio.run(main())] == SEED_GRADIENTS

@@ -12,6 +12,7 @@ import pytest
 from sdk_harness import AsyncRoundRobin, assert_same, make_app
 
 import valgrad
+from tests.support import SEED, SEED_ARGS, SEED_GRADIENTS, SEED_VALUE, seed
 
 rng = np.random.default_rng(0)
 A = rng.normal(size=(3, 4))
@@ -19,19 +20,18 @@ B = rng.normal(size=(4, 2))
 V3 = rng.normal(size=3)
 V4 = rng.normal(size=4)
 P = rng.uniform(0.5, 2.0, size=(3, 4))
-
-
-def seed(x: Any, y: Any) -> Any:
-    return x * x * x * y - x * y * y
+# As floats: with no params the local API passes arguments to f untouched (as TF does), so integers would
+# give an integer value locally and a float64 one from the service, which converts every argument.
+SEED_FLOATS = tuple(float(a) for a in SEED_ARGS)
 
 
 # (name, f, args, options for value_and_gradients_function, dy)
 CASES: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any], Any]] = [
-    ("seed", seed, (2.0, 3.0), {}, None),
-    ("seed params by index", seed, (2.0, 3.0), {"params": [1]}, None),
-    ("seed params by name", seed, (2.0, 3.0), {"params": "x"}, None),
-    ("repeated and negative params", seed, (2.0, 3.0), {"params": [-1, 0, -1]}, None),
-    ("no params", seed, (2.0, 3.0), {"params": []}, None),
+    ("seed", seed, SEED_FLOATS, {}, None),
+    ("seed params by index", seed, SEED_FLOATS, {"params": [1]}, None),
+    ("seed params by name", seed, SEED_FLOATS, {"params": "x"}, None),
+    ("repeated and negative params", seed, SEED_FLOATS, {"params": [-1, 0, -1]}, None),
+    ("no params", seed, SEED_FLOATS, {"params": []}, None),
     ("elementwise", lambda x, y: np.sin(x) * np.exp(y) + x / (1.0 + y**2), (V3, V3[::-1].copy()), {}, None),
     ("unary math", lambda x: np.tanh(x) + np.log(x) - np.sqrt(x) * np.cos(x) + np.abs(-x), (P,), {}, None),
     ("broadcasting", lambda x, y: x * y - np.maximum(x, 0.5) / 2.0, (A, V4), {}, None),
@@ -100,8 +100,8 @@ def test_seed_example_in_process(testclient: httpx.Client) -> None:
 
 def test_gradients_function_returns_only_gradients(testclient: httpx.Client) -> None:
     client = valgrad.Client("http://testserver", http_client=testclient)
-    grads = client.gradients_function(seed, params=[1])(2.0, 3.0)
-    assert len(grads) == 1 and grads[0].numpy() == -4.0
+    grads = client.gradients_function(seed, params=[1])(*SEED_ARGS)
+    assert len(grads) == 1 and grads[0].numpy() == SEED_GRADIENTS[1]
 
 
 def paths(testclient: httpx.Client) -> list[tuple[str, str, int]]:
@@ -126,17 +126,17 @@ def test_traces_and_registers_once_per_arity_then_sends_only_arguments(testclien
 
 def test_registered_handle_evaluates_by_id(testclient: httpx.Client) -> None:
     client = valgrad.Client("http://testserver", http_client=testclient)
-    handle = client.register({"inputs": ["x", "y"], "expression": "x**3*y - x*y**2"})
+    handle = client.register(SEED)
     assert handle.inputs and handle.id
-    value, grads = client.value_and_gradients(handle, {"x": 2.0, "y": 3.0}, params=["y"])
-    assert value.numpy() == 6.0 and [g.numpy() for g in grads] == [-4.0]
+    value, grads = client.value_and_gradients(handle, dict(zip(SEED["inputs"], SEED_ARGS, strict=True)), params=["y"])
+    assert value.numpy() == SEED_VALUE and [g.numpy() for g in grads] == [SEED_GRADIENTS[1]]
     assert client.get_function(handle.id)
 
 
 def test_lower_level_calls(testclient: httpx.Client) -> None:
     client = valgrad.Client("http://testserver", http_client=testclient)
-    value, grads = client.value_and_gradients(seed, [2.0, 3.0], params=[0])
-    assert value.numpy() == 6.0 and grads[0].numpy() == 27.0
+    value, grads = client.value_and_gradients(seed, SEED_ARGS, params=[0])
+    assert value.numpy() == SEED_VALUE and grads[0].numpy() == SEED_GRADIENTS[0]
     value, grads = client.value_and_gradients({"inputs": ["x"], "expression": ["x*2", "x*x"]}, [3.0])
     assert isinstance(value, list) and [v.numpy() for v in value] == [6.0, 9.0] and grads[0].numpy() == 8.0
     assert client.health()
@@ -161,8 +161,8 @@ def test_replica_without_the_function_gets_the_whole_function() -> None:
         async with httpx.AsyncClient(transport=balancer) as http:
             g = valgrad.AsyncClient("http://testserver", http_client=http).value_and_gradients_function(seed)
             for _ in range(6):
-                value, grads = await g(2.0, 3.0)
-                assert value.numpy() == 6.0 and [d.numpy() for d in grads] == [27.0, -4.0]
+                value, grads = await g(*SEED_ARGS)
+                assert value.numpy() == SEED_VALUE and [d.numpy() for d in grads] == SEED_GRADIENTS
         return balancer.log
 
     log = asyncio.run(main())
