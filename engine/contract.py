@@ -76,9 +76,9 @@ def as_argument(a: Any, i: int) -> Any:
     if type(a) is float:  # the common case, e.g. f(2.0, 3.0)
         return np.float64(a)
     x = np.asarray(a)
-    dtype = argument_dtype(x.dtype, i)
-    if dtype != x.dtype:
-        x = x.astype(dtype)
+    dtype = x.dtype
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8):  # float64 and float32, the common case, stay as they are
+        x = x.astype(argument_dtype(dtype, i))
     return x[()] if x.ndim == 0 else x
 
 

@@ -137,7 +137,7 @@ def _args_sequence(args: Any) -> Sequence[Any]:
 
 def _static_check(graph: Graph, xs: list[Any], limits: Limits) -> StaticInfo:
     """Shapes, dtypes, sizes and costs, checked once per argument signature before any NumPy call."""
-    key = (limits, tuple([(x.shape, x.dtype.char) for x in xs]))
+    key = (limits, *[(x.shape, x.dtype.char) for x in xs])
     info = graph.checks.get(key)
     if info is None:
         info = graph.checks.put(key, infer(graph, [x.shape for x in xs], [x.dtype for x in xs], limits=limits))
@@ -146,12 +146,10 @@ def _static_check(graph: Graph, xs: list[Any], limits: Limits) -> StaticInfo:
 
 def plan_for(graph: Graph, params: Any) -> tuple[list[int], Plan]:
     """Param positions and the backward plan for them, cached per positions."""
-    if params is None:  # TF: every input (the common case: no resolution needed)
-        positions = list(range(len(graph.inputs)))
-    else:
-        positions = resolve_params(params, graph.input_names, len(graph.inputs))
-    plan = graph.plans.get(tuple(positions))
-    return positions, plan if plan is not None else _make_plan(graph, positions)
+    # TF's default is every input: the common case needs no resolution
+    key = graph.every_input if params is None else tuple(resolve_params(params, graph.input_names, len(graph.inputs)))
+    plan = graph.plans.get(key)
+    return list(key), plan if plan is not None else _make_plan(graph, list(key))
 
 
 def _make_plan(graph: Graph, positions: list[int]) -> Plan:

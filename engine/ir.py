@@ -20,7 +20,6 @@ from engine.memo import Memo
 from engine.registry import Op
 
 if TYPE_CHECKING:  # annotations only: both modules import this one
-    from engine.limits import Limits
     from engine.static import StaticInfo
     from engine.tape import Plan
 
@@ -79,7 +78,7 @@ class Input:
     shape: tuple[int | None, ...] | None = None
 
 
-Signature = tuple[tuple[tuple[int, ...], str], ...]  # each argument's shape and dtype char
+CheckKey = tuple[Any, ...]  # (limits, then each argument's (shape, dtype char))
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,11 +98,16 @@ class Graph:
     canonical: bytes
     id: str
     plans: Memo[tuple[int, ...], Plan] = field(default_factory=Memo, repr=False)
-    checks: Memo[tuple[Limits, Signature], StaticInfo] = field(default_factory=Memo, repr=False)
+    checks: Memo[CheckKey, StaticInfo] = field(default_factory=Memo, repr=False)
 
     @property
     def input_names(self) -> list[str]:
         return [i.name for i in self.inputs]
+
+    @cached_property
+    def every_input(self) -> tuple[int, ...]:
+        """The param positions of ``params=None``: every input, as TF differentiates by default."""
+        return tuple(range(len(self.inputs)))
 
     @cached_property
     def output_names(self) -> str | list[str]:
