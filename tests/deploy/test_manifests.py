@@ -82,15 +82,15 @@ def test_probe_targets_its_endpoint_on_the_http_port(probe: str, path: str) -> N
     assert get["port"] in ("http", PORT)
 
 
-@pytest.mark.parametrize(
-    ("where", "key", "expected"),
-    [
-        ("pod", "runAsNonRoot", True),
-        ("container", "allowPrivilegeEscalation", False),
-        ("container", "readOnlyRootFilesystem", True),
-        ("container", "capabilities", {"drop": ["ALL"]}),
-    ],
-)
+SECURITY_CONTEXT = [  # what every pod of the demo holds to: valgrad's and Redis's
+    ("pod", "runAsNonRoot", True),
+    ("container", "allowPrivilegeEscalation", False),
+    ("container", "readOnlyRootFilesystem", True),
+    ("container", "capabilities", {"drop": ["ALL"]}),
+]
+
+
+@pytest.mark.parametrize(("where", "key", "expected"), SECURITY_CONTEXT)
 def test_security_context(where: str, key: str, expected: object) -> None:
     pod = load("deployment.yaml")["spec"]["template"]["spec"]
     ctx = pod["securityContext"] if where == "pod" else container()["securityContext"]
@@ -268,15 +268,7 @@ def test_redis_probe_asks_redis_itself(probe: str) -> None:
     assert redis_container()[probe]["exec"]["command"] == ["redis-cli", "ping"]
 
 
-@pytest.mark.parametrize(
-    ("where", "key", "expected"),
-    [
-        ("pod", "runAsNonRoot", True),
-        ("container", "allowPrivilegeEscalation", False),
-        ("container", "readOnlyRootFilesystem", True),
-        ("container", "capabilities", {"drop": ["ALL"]}),
-    ],
-)
+@pytest.mark.parametrize(("where", "key", "expected"), SECURITY_CONTEXT)
 def test_redis_security_context(where: str, key: str, expected: object) -> None:
     pod = redis()["Deployment"]["spec"]["template"]["spec"]
     ctx = pod["securityContext"] if where == "pod" else redis_container()["securityContext"]
