@@ -17,7 +17,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PlainValidator, SkipValidation, WithJsonSchema
 from typing_extensions import TypeAliasType
 
-from engine import FLOAT_DTYPES, ID_PATTERN, MAX_RANK, NEWEST_OPSET, NONFINITE, OPSETS, VERSION
+from engine import (
+    FLOAT_DTYPES,
+    FUNCTION_ID_PATTERN,
+    ID_PATTERN,
+    MAX_RANK,
+    NEWEST_OPSET,
+    NONFINITE,
+    OPSETS,
+    VERSION,
+)
 
 __all__ = [
     "FUNCTION_ID_PATTERN", "AbstractTensor", "BinaryTensor", "EvaluateRequest", "Function", "FunctionArg",
@@ -25,7 +34,6 @@ __all__ = [
     "TensorArg", "TensorsArg", "ValueAndGradientsRequest", "ValueAndGradientsResponse",
 ]
 
-FUNCTION_ID_PATTERN = r"^sha256:[0-9a-f]{64}$"  # a function's id: the SHA-256 of its canonical form
 Dtype = Annotated[str, WithJsonSchema({"type": "string", "enum": list(FLOAT_DTYPES)})]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 NonFinite = Annotated[str, WithJsonSchema({"type": "string", "enum": list(NONFINITE)})]

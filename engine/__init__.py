@@ -82,7 +82,7 @@ from engine.errors import (
 )
 from engine.evaluation import Evaluation, evaluate_checked, prepare, value_and_gradients
 from engine.graph import load_checked, load_function
-from engine.ir import FLOAT_DTYPES, ID_PATTERN, NEWEST_OPSET, OPSETS, VERSION, Graph
+from engine.ir import FLOAT_DTYPES, FUNCTION_ID_PATTERN, ID_PATTERN, NEWEST_OPSET, OPSETS, VERSION, Graph
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.params import positional_names, resolve_params
 from engine.registry import ALIASES, OPS, REQUIRED, Op
@@ -92,17 +92,17 @@ from engine.tracing import Traced, trace
 from engine.tree import flatten
 
 __all__ = [
-    "ALIASES", "DEFAULT_LIMITS", "FLOAT_DTYPES", "ID_PATTERN", "MAX_RANK", "NEWEST_OPSET", "NONFINITE", "OPS",
-    "OPSETS", "REQUIRED", "VERSION", "ArgumentError", "ArityError", "Array", "AttrError", "BatchItem",
-    "CotangentError", "EngineError", "Evaluation", "ExpressionError", "Graph", "GraphError", "LimitError", "Limits",
-    "Op", "OutputTypeError", "ParamsError", "Prepared", "PreparedBatch", "PreparedCheck", "ReferenceError_",
-    "ShapeError", "Tensor", "TooExpensiveError", "TooLargeError", "Traced", "TracingError", "Unconnected",
-    "UnknownOpError", "abstract_eval", "argument_dtype", "argument_signature", "as_argument", "check_gradients",
-    "check_grads", "check_unconnected", "check_vectors", "compare_checked", "decode_tensor", "dy_leaves",
-    "encode_tensor", "evaluate_checked", "flatten", "gradients_function", "hessian", "hessian_function", "hvp",
-    "hvp_function", "join_pointer", "load_checked", "load_function", "positional_names", "prepare", "prepare_batch",
-    "prepare_check", "prepare_hessian", "prepare_hvp", "prepare_jacobian", "prepare_jvp", "real_cotangent",
-    "resolve_params", "run_batch_checked", "run_checked", "trace", "value_and_gradients",
+    "ALIASES", "DEFAULT_LIMITS", "FLOAT_DTYPES", "FUNCTION_ID_PATTERN", "ID_PATTERN", "MAX_RANK", "NEWEST_OPSET",
+    "NONFINITE", "OPS", "OPSETS", "REQUIRED", "VERSION", "ArgumentError", "ArityError", "Array", "AttrError",
+    "BatchItem", "CotangentError", "EngineError", "Evaluation", "ExpressionError", "Graph", "GraphError",
+    "LimitError", "Limits", "Op", "OutputTypeError", "ParamsError", "Prepared", "PreparedBatch", "PreparedCheck",
+    "ReferenceError_", "ShapeError", "Tensor", "TooExpensiveError", "TooLargeError", "Traced", "TracingError",
+    "Unconnected", "UnknownOpError", "abstract_eval", "argument_dtype", "argument_signature", "as_argument",
+    "check_gradients", "check_grads", "check_unconnected", "check_vectors", "compare_checked", "decode_tensor",
+    "dy_leaves", "encode_tensor", "evaluate_checked", "flatten", "gradients_function", "hessian", "hessian_function",
+    "hvp", "hvp_function", "join_pointer", "load_checked", "load_function", "positional_names", "prepare",
+    "prepare_batch", "prepare_check", "prepare_hessian", "prepare_hvp", "prepare_jacobian", "prepare_jvp",
+    "real_cotangent", "resolve_params", "run_batch_checked", "run_checked", "trace", "value_and_gradients",
     "value_and_gradients_function", "value_and_jacobian", "value_and_jacobian_function", "value_and_jvp",
     "value_and_jvp_function",
 ]

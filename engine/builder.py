@@ -13,7 +13,6 @@ always carry ``attrs``; canonical constants are JSON numbers,
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,7 +20,18 @@ from typing import Any
 from engine.attrs import MAX_RANK
 from engine.codec import decode_constant, encode_constant
 from engine.errors import AttrError, GraphError, TooLargeError, join_pointer
-from engine.ir import FLOAT_DTYPES, MAX_ID_LENGTH, NEWEST_OPSET, OPSETS, VERSION, Graph, Input, Node, is_id
+from engine.ir import (
+    FLOAT_DTYPES,
+    MAX_ID_LENGTH,
+    NEWEST_OPSET,
+    OPSETS,
+    VERSION,
+    Graph,
+    Input,
+    Node,
+    function_id,
+    is_id,
+)
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.registry import Op, shape_of, size_of
 
@@ -64,9 +74,8 @@ class GraphBuilder:
         nodes = tuple(self.nodes)
         opset = _lowest_opset(nodes, declared_opset)
         canonical = _serialise(self.inputs, self.constants, nodes, outputs, output_is_list, opset)
-        digest = "sha256:" + hashlib.sha256(canonical).hexdigest()
         return Graph(self.inputs, tuple(self.constants), nodes, tuple(outputs), output_is_list, opset, canonical,
-                     digest)
+                     function_id(canonical))
 
 
 def check_header(obj: Mapping[str, Any]) -> int:

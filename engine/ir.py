@@ -9,6 +9,7 @@ with slots allocated as values appear. ``tape.backward`` runs on either.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,8 +25,8 @@ if TYPE_CHECKING:  # annotations only: both modules import this one
     from engine.tape import Plan
 
 __all__ = [
-    "FLOAT_DTYPES", "ID_PATTERN", "MAX_ID_LENGTH", "NEWEST_OPSET", "OPSETS", "VERSION", "Abstract", "Graph", "Input",
-    "Node", "fresh_prefix", "is_id",
+    "FLOAT_DTYPES", "FUNCTION_ID_PATTERN", "ID_PATTERN", "MAX_ID_LENGTH", "NEWEST_OPSET", "OPSETS", "VERSION",
+    "Abstract", "Graph", "Input", "Node", "fresh_prefix", "function_id", "is_id",
 ]
 
 FLOAT_DTYPES = ("float64", "float32")
@@ -34,6 +35,12 @@ OPSETS = (1, 2)  # an op's meaning never changes within an opset (ONNX's rule)
 NEWEST_OPSET = OPSETS[-1]
 MAX_ID_LENGTH = 128
 ID_PATTERN = f"^[A-Za-z_][A-Za-z0-9_]{{0,{MAX_ID_LENGTH - 1}}}$"  # input names and node ids: ASCII identifiers
+FUNCTION_ID_PATTERN = r"^sha256:[0-9a-f]{64}$"  # a function's id: ``function_id`` of its canonical form
+
+
+def function_id(canonical: bytes) -> str:
+    """A function's content address: the SHA-256 of its canonical form, so every replica computes the same."""
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def is_id(s: str) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from engine.codec import encode_tensor
 from engine.errors import ArityError, AttrError, GraphError, ReferenceError_, TooLargeError, UnknownOpError
 from engine.graph import load_checked, load_function, parse_graph, to_json
-from engine.ir import ID_PATTERN, Graph, Input, is_id
+from engine.ir import FUNCTION_ID_PATTERN, ID_PATTERN, Graph, Input, is_id
 from engine.limits import Limits
 from engine.registry import OPS
 from engine.serialise import tape_to_graph
@@ -365,3 +365,11 @@ def test_load_checked_rebuilds_the_graph_load_function_built(function: dict[str,
 @pytest.mark.parametrize("name", ["x", "_", "w_1", "a" * 128, "a" * 129, "1x", "é", "x-y", "", "x\n"])
 def test_the_id_pattern_the_schema_documents_is_the_check_the_parser_runs(name: str) -> None:
     assert (re.fullmatch(ID_PATTERN, name) is not None) == is_id(name)
+
+
+def test_a_function_id_is_the_sha256_of_the_canonical_form_and_fits_the_documented_pattern() -> None:
+    import hashlib
+
+    g = load_function(SEED)
+    assert g.id == "sha256:" + hashlib.sha256(g.canonical).hexdigest()
+    assert re.fullmatch(FUNCTION_ID_PATTERN, g.id)
