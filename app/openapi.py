@@ -24,11 +24,14 @@ from app.errors import problem_body
 from app.schemas import EvaluateRequest, Problem, RegisterRequest, ValueAndGradientsRequest
 from engine import load_function
 
-__all__ = ["EXAMPLES", "SEED", "SEED_FUNCTION_ID", "install_openapi", "operation", "ref", "responses"]
+__all__ = [
+    "EXAMPLES", "SEED", "SEED_FUNCTION_ID", "SEED_GRAPH", "install_openapi", "operation", "ref", "responses",
+]
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 SEED = {"inputs": ["x", "y"], "expression": "x*x*x*y - x*y*y"}
-SEED_FUNCTION_ID = load_function(SEED).id  # the function the registered-function examples name; /docs registers it
+SEED_GRAPH = load_function(SEED)  # the function the registered-function examples name: held from startup
+SEED_FUNCTION_ID = SEED_GRAPH.id
 
 
 def _b64(data: str, shape: list[int] | None = None) -> dict[str, Any]:
