@@ -17,7 +17,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -28,14 +27,14 @@ from app.allocator import keep_freed_memory
 from bench.report import step
 from bench.servers import serve
 from bench.timing import fmt_time, median_time, table
-from engine.codec import decode_tensor, encode_tensor
+from bench.transport import FUNCTION, json_trip
+from engine.codec import encode_tensor
 from tests.support import SEED, SEED_ARGS
 
 CONNECTIONS = 16
 DURATION = 5.0
 ROUNDS = 3
 SEED_REQUEST = {"function": SEED, "args": SEED_ARGS}
-BIG_FUNCTION = {"inputs": ["x"], "expression": "sum(tanh(x)*exp(-x*x) + sin(x)**2)"}
 
 
 def _wrk(url: str, body: bytes) -> dict[str, float]:
@@ -90,18 +89,10 @@ def load(url: str, body: bytes) -> dict[str, float]:
     return _wrk(url, body) if shutil.which("wrk") else _httpx_load(url, body)
 
 
-def _round_trip(client: httpx.Client, url: str, x: np.ndarray, encoding: str) -> Any:
-    body = orjson.dumps({"function": BIG_FUNCTION, "args": [encode_tensor(x, encoding)], "encoding": encoding})
-    r = client.post(url, content=body, headers={"Content-Type": "application/json"})
-    r.raise_for_status()
-    data = orjson.loads(r.content)
-    return decode_tensor(data["value"]), decode_tensor(data["gradients"][0])
-
-
 def _transfer_floor(base_url: str, x: np.ndarray) -> float:
     """Time to move the base64 round trip's bytes through bare FastAPI and httpx: what transport alone costs."""
     enc = encode_tensor(x, "base64")
-    body = orjson.dumps({"function": BIG_FUNCTION, "args": [enc], "encoding": "base64"})
+    body = orjson.dumps({"function": FUNCTION, "args": [enc], "encoding": "base64"})
     size = len(orjson.dumps({"value": 0.0, "gradients": [enc], "params": ["x"]}))
     with httpx.Client(timeout=60) as client:
         return median_time(lambda: client.post(f"{base_url}/transfer?size={size}", content=body,
@@ -133,10 +124,10 @@ def run() -> str:
         rows = [[name, _median_of(r)] for name, r in runs.items()]
         base = rows[0][1]
         transfer = _transfer_floor(base_url, x)
-        graph = engine.load_function(BIG_FUNCTION)
+        graph = engine.load_function(FUNCTION)
         in_process = median_time(lambda: engine.value_and_gradients(graph, [x]), repeats=5)
         with httpx.Client(timeout=60) as client:
-            trips = {enc: median_time(lambda enc=enc: _round_trip(client, url + "/v1/value-and-gradients", x, enc),
+            trips = {enc: median_time(lambda enc=enc: json_trip(client, url + "/v1/value-and-gradients", x, enc),
                                       repeats=5) for enc in ("base64", "list")}
     tool = "wrk" if shutil.which("wrk") else "httpx (async)"
     lines = [

@@ -47,7 +47,7 @@ def _msgpack_trip(http: httpx.Client, url: str, x: np.ndarray) -> Any:
     return _unbinary(data["value"]), _unbinary(data["gradients"][0])
 
 
-def _json_trip(http: httpx.Client, url: str, x: np.ndarray, encoding: str) -> Any:
+def json_trip(http: httpx.Client, url: str, x: np.ndarray, encoding: str) -> Any:
     body = orjson.dumps({"function": FUNCTION, "args": [encode_tensor(x, encoding)], "encoding": encoding})
     r = http.post(url, content=body, headers={"content-type": "application/json"})
     r.raise_for_status()
@@ -90,8 +90,8 @@ def run() -> str:
             "msgpack (httpx)": lambda: _msgpack_trip(http, one_shot, x),
             "msgpack (SDK, registered)": lambda: sdk.value_and_gradients(handle, [x]),
             "base64 JSON (SDK, registered)": lambda: sdk_j.value_and_gradients(handle, [x]),
-            "base64 JSON (httpx)": lambda: _json_trip(http, one_shot, x, "base64"),
-            "list JSON (httpx)": lambda: _json_trip(http, one_shot, x, "list"),
+            "base64 JSON (httpx)": lambda: json_trip(http, one_shot, x, "base64"),
+            "list JSON (httpx)": lambda: json_trip(http, one_shot, x, "list"),
             **{f"floor {enc}": _mover(http, base, *sizes[enc]) for enc in sizes},
         }
         # Every call interleaved with every other, the engine's too: a shared machine's drift hits all alike.
